@@ -1,0 +1,3 @@
+from shequn.entrypoints.cli import main
+
+main()

@@ -1,0 +1,151 @@
+"""The FastAPI application, built by a factory from settings (nothing happens at import)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shequn import __version__
+from shequn.clock import Clock, SystemClock
+from shequn.config import DEFAULT_SECRET, Settings, load_settings
+from shequn.db import Database
+from shequn.errors import DomainError, Unauthorized
+from shequn.i18n import negotiate, set_locale, translate
+from shequn.web import AppState, error_body
+
+log = logging.getLogger("shequn.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class LocaleMiddleware:
+    """Pick the response language from Accept-Language for the whole request."""
+
+    def __init__(self, app: ASGIApp, default: str) -> None:
+        self.app = app
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            header = None
+            for name, value in scope.get("headers", []):
+                if name == b"accept-language":
+                    header = value.decode("latin-1")
+                    break
+            set_locale(negotiate(header, self.default))  # type: ignore[arg-type]
+        await self.app(scope, receive, send)
+
+
+def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    params = dict(exc.params)
+    extra: dict[str, Any] = {}
+    if "findings" in params:
+        extra["findings"] = params.pop("findings")
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+    return JSONResponse(
+        error_body(exc.code, translate(f"error.{exc.code}", **params), **extra),
+        status_code=exc.status,
+        headers=headers,
+    )
+
+
+def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type", "")} for e in exc.errors()
+    ]
+    where = ", ".join(".".join(d["loc"]) for d in details[:5])
+    return JSONResponse(
+        error_body(
+            "validation_error", translate("error.validation_error", fields=where), errors=details
+        ),
+        status_code=422,
+    )
+
+
+def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return JSONResponse(
+        error_body(code, translate(f"error.{code}")),
+        status_code=exc.status_code,
+        headers=getattr(exc, "headers", None),
+    )
+
+
+def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", translate("error.internal_error")), status_code=500
+    )
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, db: Database | None = None
+) -> FastAPI:
+    """Build the API for `settings`; tests pass their own clock and database."""
+    from shequn.catalog.api import router as catalog
+    from shequn.distribution.api import router as distribution
+    from shequn.events.api import router as events
+    from shequn.members.api import router as members
+    from shequn.orders.api import router as orders
+    from shequn.settlement.api import router as settlement
+    from shequn.tenancy.api import router as tenancy
+    from shequn.tiers.api import router as tiers
+    from shequn.wallet.api import router as wallet
+
+    settings = settings or load_settings()
+    if settings.environment == "production" and settings.secret_key == DEFAULT_SECRET:
+        raise RuntimeError("refusing to start in production with the default SHEQUN_SECRET_KEY")
+    database = db or Database.from_url(settings.database_url, pool_size=settings.db_pool_size)
+    app = FastAPI(
+        title="Shequn",
+        version=__version__,
+        description="Community-commerce engine: referral binding, product ladder, lawful "
+        "commissions on a double-entry ledger.",
+        openapi_url="/openapi.json",
+    )
+    app.state.shequn = AppState(settings=settings, db=database, clock=clock or SystemClock())
+    for router in (
+        tenancy,
+        members,
+        catalog,
+        tiers,
+        distribution,
+        orders,
+        settlement,
+        wallet,
+        events,
+    ):
+        app.include_router(router, prefix="/api/v1")
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    app.add_middleware(LocaleMiddleware, default=settings.default_locale)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Entry point for `uvicorn --factory shequn.entrypoints.app:app_from_environment`."""
+    return create_app(load_settings())

@@ -1,0 +1,394 @@
+"""The `shequn` command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from shequn.clock import ManualClock, SystemClock
+from shequn.config import load_settings
+from shequn.context import Ctx
+from shequn.db import Database
+from shequn.errors import DomainError
+from shequn.i18n import negotiate, set_locale, translate
+from shequn.money import format_fen
+from shequn.schema import upgrade_database
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shequn 社群 community commerce")
+tenant_app = typer.Typer(no_args_is_help=True, help="Tenants")
+key_app = typer.Typer(no_args_is_help=True, help="API keys")
+ledger_app = typer.Typer(no_args_is_help=True, help="Ledger")
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(key_app, name="key")
+app.add_typer(ledger_app, name="ledger")
+
+console = Console()
+err_console = Console(stderr=True)
+
+DatabaseOption = Annotated[
+    str | None, typer.Option("--database-url", envvar="SHEQUN_DATABASE_URL", help="Database URL")
+]
+TenantOption = Annotated[
+    str, typer.Option("--tenant", "-t", envvar="SHEQUN_TENANT", help="Tenant id")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
+
+
+def _t(key: str, **params: Any) -> str:
+    return translate(key, **params)
+
+
+def _setup_locale() -> None:
+    set_locale(negotiate(os.environ.get("SHEQUN_LOCALE") or os.environ.get("LANG"), "zh_CN"))
+
+
+def _database(url: str | None) -> Database:
+    resolved = url or load_settings().database_url
+    upgrade_database(resolved)
+    return Database.from_url(resolved, pool_size=2)
+
+
+def _ctx(url: str | None, tenant: str) -> Ctx:
+    return Ctx(db=_database(url), clock=SystemClock(), tenant_id=tenant, actor="cli")
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, default=str, indent=2))
+
+
+def _fail(exc: DomainError) -> None:
+    err_console.print(f"[red]{exc.code}[/red]: {_t(f'error.{exc.code}', **exc.params)}")
+    raise typer.Exit(code=2)
+
+
+@app.callback()
+def main_callback() -> None:
+    _setup_locale()
+
+
+@app.command()
+def init(database_url: DatabaseOption = None) -> None:
+    """Create or upgrade the database schema."""
+    url = database_url or load_settings().database_url
+    upgrade_database(url)
+    console.print(_t("cli.init_done", url=url))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Serve the REST API."""
+    import uvicorn
+
+    if database_url:
+        os.environ["SHEQUN_DATABASE_URL"] = database_url
+    upgrade_database(database_url or load_settings().database_url)
+    console.print(_t("cli.serving", host=host, port=port))
+    uvicorn.run(
+        "shequn.entrypoints.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: str, database_url: DatabaseOption = None, as_json: JsonOption = False
+) -> None:
+    """Create a tenant and print its owner API key (shown once)."""
+    from shequn.tenancy.service import create_tenant
+
+    try:
+        tenant_id, api_key = create_tenant(
+            db=_database(database_url), clock=SystemClock(), name=name
+        )
+    except DomainError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json({"tenant_id": tenant_id, "api_key": api_key})
+    else:
+        console.print(_t("cli.tenant_created", tenant_id=tenant_id))
+        console.print(_t("cli.api_key_once", api_key=api_key), soft_wrap=True)
+
+
+@tenant_app.command("list")
+def tenant_list(database_url: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """List tenants."""
+    from shequn.tenancy.service import list_tenants
+
+    rows = list_tenants(db=_database(database_url))
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=_t("cli.tenants"))
+    table.add_column(_t("cli.col.tenant_id"))
+    table.add_column(_t("cli.col.name"))
+    table.add_column(_t("cli.col.created_at"))
+    for row in rows:
+        table.add_row(row["tenant_id"], row["name"], str(row["created_at"]))
+    console.print(table)
+
+
+@key_app.command("create")
+def key_create(
+    tenant: TenantOption,
+    name: Annotated[str, typer.Option(help="Key name")],
+    role: Annotated[str, typer.Option(help="owner | operator | readonly")] = "operator",
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue an API key for a tenant."""
+    from shequn.tenancy.service import create_api_key
+
+    try:
+        key = create_api_key(_ctx(database_url, tenant), name=name, role=role)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(key)
+    else:
+        console.print(_t("cli.api_key_once", api_key=key["api_key"]), soft_wrap=True)
+
+
+@key_app.command("list")
+def key_list(
+    tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
+) -> None:
+    """List a tenant's API keys (never the keys themselves)."""
+    from shequn.tenancy.service import list_api_keys
+
+    try:
+        rows = list_api_keys(_ctx(database_url, tenant))
+    except DomainError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=_t("cli.api_keys"))
+    for column in ("id", "name", "role", "key_prefix", "revoked_at"):
+        table.add_column(_t(f"cli.col.{column}"))
+    for row in rows:
+        table.add_row(
+            row["id"],
+            row["name"],
+            row["role"],
+            row["key_prefix"] + "…",
+            str(row["revoked_at"] or ""),
+        )
+    console.print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(tenant: TenantOption, key_id: str, database_url: DatabaseOption = None) -> None:
+    """Revoke an API key."""
+    from shequn.tenancy.service import revoke_api_key
+
+    try:
+        revoke_api_key(_ctx(database_url, tenant), key_id=key_id)
+    except DomainError as exc:
+        _fail(exc)
+        return
+    console.print(_t("cli.key_revoked", key_id=key_id))
+
+
+@app.command()
+def settle(
+    tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
+) -> None:
+    """Close orders past the after-sales window and release their commissions."""
+    from shequn.settlement.service import run_settlement
+
+    try:
+        result = run_settlement(_ctx(database_url, tenant))
+    except DomainError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(result)
+        return
+    console.print(
+        _t(
+            "cli.settled",
+            closed=result["orders_closed"],
+            completed=result["orders_completed"],
+            lines=result["commissions_released"],
+            amount=format_fen(result["released_fen"]),
+        )
+    )
+
+
+@app.command()
+def compliance(
+    tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
+) -> None:
+    """Report compliance findings for the active plan and the live data."""
+    from shequn.compliance.service import compliance_report
+
+    try:
+        report = compliance_report(_ctx(database_url, tenant))
+    except DomainError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(report)
+        return
+    _print_compliance(report)
+
+
+def _print_compliance(report: dict[str, Any]) -> None:
+    console.print(
+        _t("cli.compliance_profile", profile=report["profile"], cap=report["cap_bp"] / 100)
+    )
+    if not report["findings"]:
+        console.print(f"[green]{_t('cli.no_findings')}[/green]")
+    else:
+        table = Table(title=_t("cli.findings"))
+        for column in ("severity", "rule", "message", "citation"):
+            table.add_column(_t(f"cli.col.{column}"))
+        for finding in report["findings"]:
+            colour = "red" if finding["severity"] == "block" else "yellow"
+            table.add_row(
+                f"[{colour}]{finding['severity']}[/{colour}]",
+                finding["rule"],
+                finding["message"],
+                finding["citation"],
+            )
+        console.print(table)
+    live = Table(title=_t("cli.live_figures"))
+    live.add_column(_t("cli.col.figure"))
+    live.add_column(_t("cli.col.value"), justify="right")
+    for key, value in report["live"].items():
+        live.add_row(_t(f"cli.live.{key}"), str(value))
+    console.print(live)
+
+
+@ledger_app.command("verify")
+def ledger_verify(tenant: TenantOption, database_url: DatabaseOption = None) -> None:
+    """Check every cached balance against its postings and every transaction's zero sum."""
+    from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
+
+    ctx = _ctx(database_url, tenant)
+    with ctx.db.read() as tx:
+        mismatches = find_balance_mismatches(tx, tenant_id=tenant)
+        unbalanced = unbalanced_transactions(tx, tenant_id=tenant)
+    if mismatches or unbalanced:
+        err_console.print(
+            _t("cli.ledger_bad", mismatches=len(mismatches), unbalanced=len(unbalanced))
+        )
+        raise typer.Exit(code=1)
+    console.print(f"[green]{_t('cli.ledger_ok')}[/green]")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    members: Annotated[int, typer.Option(help="Members to simulate")] = 300,
+    days: Annotated[int, typer.Option(help="Days to simulate")] = 60,
+    database: Annotated[Path, typer.Option(help="SQLite file (recreated)")] = Path(
+        "shequn-demo.db"
+    ),
+    serve_api: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards")
+    ] = True,
+) -> None:
+    """Create a fresh demo database, print a summary and serve the API on 127.0.0.1."""
+    from shequn.simulate import simulate
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{database}"
+    upgrade_database(url)
+    db = Database.from_url(url, pool_size=2)
+    now = datetime.now(UTC).replace(microsecond=0)
+    clock = ManualClock(now - timedelta(days=days))
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(_t(f"cli.demo_stage.{stage}"), total=total)
+            bar.update(tasks[stage], completed=done)
+
+        result = simulate(db=db, clock=clock, members=members, days=days, progress=progress)
+    clock.set(now)
+    ctx = Ctx(db=db, clock=clock, tenant_id=result.tenant_id, actor="demo")
+    _print_summary(ctx, result.api_key)
+    db.dispose()
+    if not serve_api:
+        return
+    import uvicorn
+
+    os.environ["SHEQUN_DATABASE_URL"] = url
+    console.print(_t("cli.serving", host="127.0.0.1", port=port))
+    console.print(_t("cli.demo_try", port=port, api_key=result.api_key), soft_wrap=True)
+    uvicorn.run(
+        "shequn.entrypoints.app:app_from_environment",
+        factory=True,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def _print_summary(ctx: Ctx, api_key: str) -> None:
+    from shequn.compliance.service import compliance_report
+    from shequn.insights.summary import tenant_summary
+
+    summary = tenant_summary(ctx)
+    table = Table(title=_t("cli.demo_summary"))
+    table.add_column(_t("cli.col.figure"))
+    table.add_column(_t("cli.col.value"), justify="right")
+    for key, value in summary["figures"]:
+        shown = format_fen(value) if key.endswith("_fen") else str(value)
+        table.add_row(_t(f"cli.summary.{key}"), shown)
+    console.print(table)
+    earners = Table(title=_t("cli.top_earners"))
+    for column in ("name", "tier", "team_count", "earned", "available"):
+        earners.add_column(_t(f"cli.col.{column}"))
+    for row in summary["top_earners"]:
+        earners.add_row(
+            row["name"],
+            row["tier"] or "-",
+            str(row["team_count"]),
+            format_fen(row["earned_fen"]),
+            format_fen(row["available_fen"]),
+        )
+    console.print(earners)
+    _print_compliance(compliance_report(ctx))
+    console.print(_t("cli.tenant_created", tenant_id=ctx.tenant_id))
+    console.print(_t("cli.api_key_once", api_key=api_key), soft_wrap=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from shequn.events.service import list_events
+from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
+from shequn.web import Reader
+
+router = APIRouter(tags=["events"])
+
+
+@router.get("/events")
+def events(
+    ctx: Reader,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    type: str | None = None,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[dict[str, Any]]:
+    with ctx.db.read() as tx:
+        rows = list_events(
+            tx,
+            tenant_id=ctx.tenant_id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            type=type,
+            limit=limit,
+        )
+    return [{k: v for k, v in r.items() if k != "tenant_id"} for r in rows]
+
+
+@router.get("/ledger/verify")
+def verify_ledger(ctx: Reader) -> dict[str, Any]:
+    """Cached balances against postings, and every transaction's zero sum."""
+    with ctx.db.read() as tx:
+        mismatches = find_balance_mismatches(tx, tenant_id=ctx.tenant_id)
+        unbalanced = unbalanced_transactions(tx, tenant_id=ctx.tenant_id)
+    return {
+        "ok": not mismatches and not unbalanced,
+        "mismatches": mismatches,
+        "unbalanced": unbalanced,
+    }

@@ -1,0 +1,82 @@
+"""The append-only business event log, written in the same transaction as each change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from shequn.events.tables import events
+from shequn.ids import new_id
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    subject_type: str
+    subject_id: str
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+def record_events(
+    tx: Connection, *, tenant_id: str, actor: str, at: datetime, items: Iterable[Event]
+) -> None:
+    """Append events; the caller's transaction decides whether they are kept."""
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "id": new_id("evt"),
+            "type": item.type,
+            "subject_type": item.subject_type,
+            "subject_id": item.subject_id,
+            "actor": actor,
+            "payload": dict(item.payload),
+            "occurred_at": at,
+        }
+        for item in items
+    ]
+    if rows:
+        tx.execute(insert(events), rows)
+
+
+def record_event(
+    tx: Connection,
+    *,
+    tenant_id: str,
+    actor: str,
+    at: datetime,
+    type: str,
+    subject_type: str,
+    subject_id: str,
+    payload: Mapping[str, Any] | None = None,
+) -> None:
+    record_events(
+        tx,
+        tenant_id=tenant_id,
+        actor=actor,
+        at=at,
+        items=[Event(type, subject_type, subject_id, payload or {})],
+    )
+
+
+def list_events(
+    tx: Connection,
+    *,
+    tenant_id: str,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    type: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    query = select(events).where(events.c.tenant_id == tenant_id)
+    if subject_type is not None:
+        query = query.where(events.c.subject_type == subject_type)
+    if subject_id is not None:
+        query = query.where(events.c.subject_id == subject_id)
+    if type is not None:
+        query = query.where(events.c.type == type)
+    query = query.order_by(events.c.occurred_at, events.c.id).limit(limit)
+    return [dict(row._mapping) for row in tx.execute(query)]

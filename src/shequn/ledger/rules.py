@@ -1,0 +1,107 @@
+"""Double-entry rules: accounts, postings and the zero-sum check (pure).
+
+Sign convention: credit is positive. A member's wallet balance is what the brand owes the member
+(positive); the debt account runs negative when the member owes the brand; the provider's
+clearing account (an asset) and the commission expense account run negative; sales and fee
+income run positive. Every journal transaction sums to zero per currency.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Purpose(StrEnum):
+    WALLET_AVAILABLE = "wallet_available"
+    WALLET_PENDING = "wallet_pending"
+    DEBT = "debt"  # balance <= 0: what the member owes after reversals
+    POINTS = "points"
+    BRAND_CLEARING = "brand_clearing"  # the brand's side of every commission
+    SALES = "sales"
+    FEE_INCOME = "fee_income"
+    PAYMENT_CLEARING = "payment_clearing"  # money held by the payment provider
+    PAYOUT_CLEARING = "payout_clearing"  # approved withdrawals not yet paid out
+
+
+MEMBER_PURPOSES = (
+    Purpose.WALLET_AVAILABLE,
+    Purpose.WALLET_PENDING,
+    Purpose.DEBT,
+    Purpose.POINTS,
+)
+BRAND_PURPOSES = (Purpose.BRAND_CLEARING, Purpose.SALES, Purpose.FEE_INCOME)
+SYSTEM_PURPOSES = (Purpose.PAYMENT_CLEARING, Purpose.PAYOUT_CLEARING)
+
+_SHORT = {
+    Purpose.WALLET_AVAILABLE: "av",
+    Purpose.WALLET_PENDING: "pd",
+    Purpose.DEBT: "db",
+    Purpose.POINTS: "pt",
+}
+
+POINTS_CURRENCY = "PTS"
+
+
+def member_account(member_id: str, purpose: Purpose) -> str:
+    """Member account ids are derived, so postings never need a lookup."""
+    return f"{member_id}.{_SHORT[purpose]}"
+
+
+def is_member_account(account_id: str) -> bool:
+    return account_id.startswith("mem_")
+
+
+def brand_account(purpose: Purpose) -> str:
+    return f"brand.{purpose.value}"
+
+
+def system_account(purpose: Purpose) -> str:
+    return f"system.{purpose.value}"
+
+
+@dataclass(frozen=True)
+class Posting:
+    account_id: str
+    amount: int
+    currency: str
+
+
+class UnbalancedTransaction(ValueError):
+    pass
+
+
+def check_balanced(items: Iterable[Posting]) -> list[Posting]:
+    """Drop zero lines; refuse an empty transaction or one that does not sum to zero per
+    currency."""
+    kept = [p for p in items if p.amount != 0]
+    if not kept:
+        raise UnbalancedTransaction("a journal transaction needs at least one non-zero posting")
+    totals: dict[str, int] = defaultdict(int)
+    for posting in kept:
+        if not isinstance(posting.amount, int) or isinstance(posting.amount, bool):
+            raise UnbalancedTransaction("posting amounts are integers")
+        totals[posting.currency] += posting.amount
+    unbalanced = {c: t for c, t in totals.items() if t != 0}
+    if unbalanced:
+        raise UnbalancedTransaction(f"postings do not sum to zero: {unbalanced}")
+    return kept
+
+
+def debt_repayment(release_fen: int, debt_balance: int) -> int:
+    """How much of a release repays debt first (debt balance is <= 0)."""
+    return min(release_fen, max(0, -debt_balance))
+
+
+def split_reversal(reverse_fen: int, available_balance: int) -> tuple[int, int]:
+    """A reversal takes what is available; the rest becomes debt. Returns (from_available,
+    to_debt)."""
+    from_available = min(reverse_fen, max(0, available_balance))
+    return from_available, reverse_fen - from_available
+
+
+def withdrawal_fee(amount_fen: int, fee_bp: int) -> int:
+    """Fees round down, in the member's favour."""
+    return amount_fen * fee_bp // 10_000

@@ -1,0 +1,224 @@
+"""Journal transactions and balances. Helpers here run inside the caller's transaction and
+never commit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from shequn.ids import new_id
+from shequn.ledger.rules import (
+    BRAND_PURPOSES,
+    MEMBER_PURPOSES,
+    POINTS_CURRENCY,
+    SYSTEM_PURPOSES,
+    Posting,
+    Purpose,
+    brand_account,
+    check_balanced,
+    is_member_account,
+    member_account,
+    system_account,
+)
+from shequn.ledger.tables import accounts, journal_transactions, postings
+
+
+def ensure_tenant_accounts(tx: Connection, *, tenant_id: str, currency: str) -> None:
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "id": brand_account(p),
+            "owner_type": "brand",
+            "owner_id": tenant_id,
+            "purpose": p.value,
+            "currency": currency,
+            "tracks_balance": False,
+            "balance": 0,
+        }
+        for p in BRAND_PURPOSES
+    ] + [
+        {
+            "tenant_id": tenant_id,
+            "id": system_account(p),
+            "owner_type": "system",
+            "owner_id": tenant_id,
+            "purpose": p.value,
+            "currency": currency,
+            "tracks_balance": False,
+            "balance": 0,
+        }
+        for p in SYSTEM_PURPOSES
+    ]
+    tx.execute(insert(accounts), rows)
+
+
+def open_member_accounts(tx: Connection, *, tenant_id: str, member_id: str, currency: str) -> None:
+    tx.execute(
+        insert(accounts),
+        [
+            {
+                "tenant_id": tenant_id,
+                "id": member_account(member_id, p),
+                "owner_type": "member",
+                "owner_id": member_id,
+                "purpose": p.value,
+                "currency": POINTS_CURRENCY if p is Purpose.POINTS else currency,
+                "tracks_balance": True,
+                "balance": 0,
+            }
+            for p in MEMBER_PURPOSES
+        ],
+    )
+
+
+_bump_balance = (
+    update(accounts)
+    .where(
+        accounts.c.tenant_id == bindparam("t_id"),
+        accounts.c.id == bindparam("a_id"),
+        accounts.c.tracks_balance.is_(True),
+    )
+    .values(balance=accounts.c.balance + bindparam("delta"))
+)
+
+
+def post_transaction(
+    tx: Connection,
+    *,
+    tenant_id: str,
+    kind: str,
+    ref_type: str,
+    ref_id: str,
+    at: datetime,
+    items: Iterable[Posting],
+    preapplied: frozenset[str] = frozenset(),
+) -> str:
+    """Write one balanced journal transaction and move the cached member balances.
+
+    `preapplied` names accounts whose cached balance the caller already moved with a guarded
+    update (a withdrawal's conditional debit)."""
+    kept = check_balanced(items)
+    journal_id = new_id("jtx")
+    tx.execute(
+        insert(journal_transactions).values(
+            tenant_id=tenant_id,
+            id=journal_id,
+            kind=kind,
+            ref_type=ref_type,
+            ref_id=ref_id,
+            occurred_at=at,
+        )
+    )
+    tx.execute(
+        insert(postings),
+        [
+            {
+                "tenant_id": tenant_id,
+                "id": new_id("pst"),
+                "transaction_id": journal_id,
+                "account_id": p.account_id,
+                "currency": p.currency,
+                "amount": p.amount,
+                "occurred_at": at,
+            }
+            for p in kept
+        ],
+    )
+    deltas: dict[str, int] = defaultdict(int)
+    for p in kept:
+        if is_member_account(p.account_id) and p.account_id not in preapplied:
+            deltas[p.account_id] += p.amount
+    bumps = [
+        {"t_id": tenant_id, "a_id": account_id, "delta": delta}
+        for account_id, delta in sorted(deltas.items())
+        if delta
+    ]
+    if bumps:
+        tx.execute(_bump_balance, bumps)
+    return journal_id
+
+
+def debit_if_covered(tx: Connection, *, tenant_id: str, account_id: str, amount: int) -> bool:
+    """Take `amount` from a cached balance only if the balance covers it (one guarded UPDATE,
+    so parallel requests can never overdraw)."""
+    result = tx.execute(
+        update(accounts)
+        .where(
+            accounts.c.tenant_id == tenant_id,
+            accounts.c.id == account_id,
+            accounts.c.balance >= amount,
+        )
+        .values(balance=accounts.c.balance - amount)
+    )
+    return result.rowcount == 1
+
+
+def lock_balances(tx: Connection, *, tenant_id: str, account_ids: Sequence[str]) -> dict[str, int]:
+    """Lock member accounts in id order and return their cached balances."""
+    ordered = sorted(set(account_ids))
+    if not ordered:
+        return {}
+    rows = tx.execute(
+        select(accounts.c.id, accounts.c.balance)
+        .where(accounts.c.tenant_id == tenant_id, accounts.c.id.in_(ordered))
+        .order_by(accounts.c.id)
+        .with_for_update()
+    ).all()
+    return {r.id: r.balance for r in rows}
+
+
+def member_balances(tx: Connection, *, tenant_id: str, member_id: str) -> dict[Purpose, int]:
+    ids = {member_account(member_id, p): p for p in MEMBER_PURPOSES}
+    rows = tx.execute(
+        select(accounts.c.id, accounts.c.balance).where(
+            accounts.c.tenant_id == tenant_id, accounts.c.id.in_(list(ids))
+        )
+    ).all()
+    return {ids[r.id]: r.balance for r in rows}
+
+
+def account_balance_from_postings(tx: Connection, *, tenant_id: str, account_id: str) -> int:
+    total = tx.execute(
+        select(func.coalesce(func.sum(postings.c.amount), 0)).where(
+            postings.c.tenant_id == tenant_id, postings.c.account_id == account_id
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def find_balance_mismatches(tx: Connection, *, tenant_id: str) -> list[dict[str, int | str]]:
+    """Cached balances that disagree with the sum of their postings (should be none)."""
+    summed = (
+        select(postings.c.account_id, func.sum(postings.c.amount).label("total"))
+        .where(postings.c.tenant_id == tenant_id)
+        .group_by(postings.c.account_id)
+        .subquery()
+    )
+    rows = tx.execute(
+        select(accounts.c.id, accounts.c.balance, func.coalesce(summed.c.total, 0).label("total"))
+        .select_from(accounts.outerjoin(summed, summed.c.account_id == accounts.c.id))
+        .where(
+            accounts.c.tenant_id == tenant_id,
+            accounts.c.tracks_balance.is_(True),
+            accounts.c.balance != func.coalesce(summed.c.total, 0),
+        )
+    ).all()
+    return [{"account_id": r.id, "cached": r.balance, "postings": int(r.total)} for r in rows]
+
+
+def unbalanced_transactions(tx: Connection, *, tenant_id: str) -> list[str]:
+    """Journal transactions whose postings do not sum to zero per currency (should be none)."""
+    rows = tx.execute(
+        select(postings.c.transaction_id)
+        .where(postings.c.tenant_id == tenant_id)
+        .group_by(postings.c.transaction_id, postings.c.currency)
+        .having(func.sum(postings.c.amount) != 0)
+    ).all()
+    return sorted({r.transaction_id for r in rows})
+
+
+def brand_balance(tx: Connection, *, tenant_id: str, purpose: Purpose) -> int:
+    return account_balance_from_postings(tx, tenant_id=tenant_id, account_id=brand_account(purpose))

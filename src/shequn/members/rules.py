@@ -1,0 +1,65 @@
+"""Member rules (pure): phone normalisation and the relationship stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+import phonenumbers
+
+from shequn.errors import InvalidInput
+
+
+class Stage(StrEnum):
+    """客户 → 用户 → 粉丝 → 朋友 (customer → user → fan → friend)."""
+
+    CUSTOMER = "customer"
+    USER = "user"
+    FAN = "fan"
+    FRIEND = "friend"
+
+
+@dataclass(frozen=True)
+class StageFacts:
+    paid_order_count: int
+    referred_buyer_count: int
+    group_count: int = 0
+    offline_events_attended: int = 0
+
+
+def derive_stage(facts: StageFacts, criteria: Mapping[str, int]) -> Stage:
+    """A friend refers buyers or meets offline; a fan keeps buying or belongs to a group; a user
+    has come back at least once."""
+    if (
+        facts.referred_buyer_count >= criteria["friend_min_referred_buyers"]
+        or facts.offline_events_attended > 0
+    ):
+        return Stage.FRIEND
+    if facts.paid_order_count >= criteria["fan_min_paid_orders"] or facts.group_count > 0:
+        return Stage.FAN
+    if facts.paid_order_count >= criteria["user_min_paid_orders"]:
+        return Stage.USER
+    return Stage.CUSTOMER
+
+
+def normalise_phone(raw: str, default_region: str = "CN") -> str:
+    """Return E.164 (`+8613812345678`); mainland numbers may be given without the country code,
+    with spaces, dashes or a 0086 prefix."""
+    text = raw.strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        raise InvalidInput("phone_invalid", phone=raw) from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidInput("phone_invalid", phone=raw)
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+def normalise_tag(raw: str) -> str:
+    tag = " ".join(raw.split())
+    if not tag or len(tag) > 40:
+        raise InvalidInput("tag_invalid", tag=raw)
+    return tag

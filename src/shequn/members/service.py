@@ -1,0 +1,426 @@
+"""Member use cases: create (with referral binding), read, list, update."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, case, delete, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shequn.context import Ctx
+from shequn.errors import Conflict, InvalidInput, NotFound
+from shequn.events.service import record_event
+from shequn.ids import new_id
+from shequn.ledger.service import open_member_accounts
+from shequn.members.rules import StageFacts, derive_stage, normalise_phone, normalise_tag
+from shequn.members.tables import member_tags, members
+from shequn.referrals.rules import BindingSource
+from shequn.referrals.service import (
+    bind_by_policy,
+    insert_root,
+    lock_tree,
+    save_touch,
+)
+from shequn.tenancy.service import load_settings
+from shequn.tiers.tables import tiers
+
+
+def _clean_name(name: str) -> str:
+    clean = " ".join(name.split())
+    if not clean or len(clean) > 80:
+        raise InvalidInput("member_name_invalid")
+    return clean
+
+
+def _clean_external_id(external_id: str | None) -> str | None:
+    if external_id is None:
+        return None
+    clean = external_id.strip()
+    if not clean or len(clean) > 80:
+        raise InvalidInput("external_id_invalid")
+    return clean
+
+
+def _clean_tags(tags: Sequence[str] | None) -> list[str]:
+    if not tags:
+        return []
+    cleaned = sorted({normalise_tag(t) for t in tags})
+    if len(cleaned) > 50:
+        raise InvalidInput("too_many_tags")
+    return cleaned
+
+
+def _require_tier(tx: Connection, tenant_id: str, tier_id: str) -> None:
+    if (
+        tx.execute(
+            select(tiers.c.id).where(tiers.c.tenant_id == tenant_id, tiers.c.id == tier_id)
+        ).first()
+        is None
+    ):
+        raise NotFound("tier_not_found", id=tier_id)
+
+
+def require_member(
+    tx: Connection, tenant_id: str, member_id: str, *, for_update: bool = False
+) -> Row[Any]:
+    query = select(members).where(members.c.tenant_id == tenant_id, members.c.id == member_id)
+    if for_update:
+        query = query.with_for_update()
+    row = tx.execute(query).first()
+    if row is None:
+        raise NotFound("member_not_found", id=member_id)
+    return row
+
+
+def _check_unique(
+    tx: Connection,
+    tenant_id: str,
+    *,
+    phone: str | None,
+    external_id: str | None,
+    exclude: str | None = None,
+) -> None:
+    if phone is not None:
+        query = select(members.c.id).where(
+            members.c.tenant_id == tenant_id, members.c.phone == phone
+        )
+        if exclude:
+            query = query.where(members.c.id != exclude)
+        if tx.execute(query).first() is not None:
+            raise Conflict("phone_taken", phone=phone)
+    if external_id is not None:
+        query = select(members.c.id).where(
+            members.c.tenant_id == tenant_id, members.c.external_id == external_id
+        )
+        if exclude:
+            query = query.where(members.c.id != exclude)
+        if tx.execute(query).first() is not None:
+            raise Conflict("external_id_taken", external_id=external_id)
+
+
+def create_member(
+    ctx: Ctx,
+    *,
+    name: str,
+    phone: str | None = None,
+    external_id: str | None = None,
+    referrer_id: str | None = None,
+    source: str = "share_link",
+    scene: str | None = None,
+    tags: Sequence[str] | None = None,
+    tier_id: str | None = None,
+) -> dict[str, Any]:
+    """Register a member. An explicit referrer counts as a touch now; the tenant's binding
+    policy (first/last touch, window, trigger) then decides who the member is bound to."""
+    clean_name = _clean_name(name)
+    clean_phone = normalise_phone(phone) if phone is not None else None
+    clean_external = _clean_external_id(external_id)
+    clean_tags = _clean_tags(tags)
+    try:
+        binding_source = BindingSource(source)
+    except ValueError:
+        raise InvalidInput("binding_source_invalid", source=source) from None
+    if binding_source is BindingSource.ADMIN:
+        raise InvalidInput("binding_source_invalid", source=source)
+    member_id = new_id("mem")
+    now = ctx.clock.now()
+    try:
+        with ctx.db.transaction() as tx:
+            settings = load_settings(tx, ctx.tenant_id)
+            _check_unique(tx, ctx.tenant_id, phone=clean_phone, external_id=clean_external)
+            if referrer_id is not None:
+                referrer = tx.execute(
+                    select(members.c.id, members.c.phone).where(
+                        members.c.tenant_id == ctx.tenant_id, members.c.id == referrer_id
+                    )
+                ).first()
+                if referrer is None:
+                    raise NotFound("referrer_not_found", id=referrer_id)
+                if clean_phone is not None and referrer.phone == clean_phone:
+                    raise InvalidInput("self_referral")
+            if tier_id is not None:
+                _require_tier(tx, ctx.tenant_id, tier_id)
+            tx.execute(
+                insert(members).values(
+                    tenant_id=ctx.tenant_id,
+                    id=member_id,
+                    name=clean_name,
+                    phone=clean_phone,
+                    external_id=clean_external,
+                    tier_id=tier_id,
+                    direct_count=0,
+                    team_count=0,
+                    paid_order_count=0,
+                    paid_total_fen=0,
+                    max_order_fen=0,
+                    referred_buyer_count=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            if clean_tags:
+                tx.execute(
+                    insert(member_tags),
+                    [
+                        {"tenant_id": ctx.tenant_id, "member_id": member_id, "tag": t}
+                        for t in clean_tags
+                    ],
+                )
+            open_member_accounts(
+                tx, tenant_id=ctx.tenant_id, member_id=member_id, currency=settings.currency
+            )
+            record_event(
+                tx,
+                tenant_id=ctx.tenant_id,
+                actor=ctx.actor,
+                at=now,
+                type="MemberRegistered",
+                subject_type="member",
+                subject_id=member_id,
+                payload={"referrer_id": referrer_id, "source": binding_source.value},
+            )
+            if referrer_id is not None:
+                save_touch(
+                    tx,
+                    tenant_id=ctx.tenant_id,
+                    sharer_id=referrer_id,
+                    visitor_key=f"member:{member_id}",
+                    source=binding_source.value,
+                    scene=scene,
+                    at=now,
+                )
+            lock_tree(tx, ctx.tenant_id)
+            insert_root(tx, ctx.tenant_id, member_id)
+            if settings.binding.trigger == "registration":
+                bind_by_policy(
+                    tx,
+                    settings=settings,
+                    member_id=member_id,
+                    phone=clean_phone,
+                    external_id=clean_external,
+                    actor=ctx.actor,
+                    at=now,
+                )
+            return _member_view(
+                tx,
+                ctx.tenant_id,
+                require_member(tx, ctx.tenant_id, member_id),
+                settings.stage_criteria,
+            )
+    except IntegrityError:
+        # A concurrent registration took the phone or external id between check and insert.
+        raise Conflict("member_identity_taken") from None
+
+
+def _tags_of(tx: Connection, tenant_id: str, member_ids: Sequence[str]) -> dict[str, list[str]]:
+    if not member_ids:
+        return {}
+    rows = tx.execute(
+        select(member_tags.c.member_id, member_tags.c.tag)
+        .where(member_tags.c.tenant_id == tenant_id, member_tags.c.member_id.in_(list(member_ids)))
+        .order_by(member_tags.c.tag)
+    ).all()
+    out: dict[str, list[str]] = {m: [] for m in member_ids}
+    for r in rows:
+        out[r.member_id].append(r.tag)
+    return out
+
+
+def _view(row: Row[Any], tags: list[str], criteria: dict[str, int]) -> dict[str, Any]:
+    stage = derive_stage(
+        StageFacts(
+            paid_order_count=row.paid_order_count, referred_buyer_count=row.referred_buyer_count
+        ),
+        criteria,
+    )
+    return {
+        "id": row.id,
+        "name": row.name,
+        "phone": row.phone,
+        "external_id": row.external_id,
+        "tier_id": row.tier_id,
+        "referrer_id": row.referrer_id,
+        "ancestors": [a for a in (row.referrer_id, row.ancestor_2, row.ancestor_3) if a],
+        "binding_source": row.binding_source,
+        "bound_at": row.bound_at,
+        "direct_count": row.direct_count,
+        "team_count": row.team_count,
+        "paid_order_count": row.paid_order_count,
+        "paid_total_fen": row.paid_total_fen,
+        "referred_buyer_count": row.referred_buyer_count,
+        "stage": stage.value,
+        "tags": tags,
+        "created_at": row.created_at,
+    }
+
+
+def _member_view(
+    tx: Connection, tenant_id: str, row: Row[Any], criteria: dict[str, int]
+) -> dict[str, Any]:
+    return _view(row, _tags_of(tx, tenant_id, [row.id])[row.id], criteria)
+
+
+def get_member(ctx: Ctx, *, member_id: str) -> dict[str, Any]:
+    with ctx.db.read() as tx:
+        settings = load_settings(tx, ctx.tenant_id)
+        return _member_view(
+            tx, ctx.tenant_id, require_member(tx, ctx.tenant_id, member_id), settings.stage_criteria
+        )
+
+
+def list_members(
+    ctx: Ctx,
+    *,
+    tag: str | None = None,
+    tier_id: str | None = None,
+    referrer_id: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    """Keyset-paged by id (ids are time-ordered, so pages run oldest first)."""
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit_out_of_range", low=1, high=500)
+    with ctx.db.read() as tx:
+        settings = load_settings(tx, ctx.tenant_id)
+        query = select(members).where(members.c.tenant_id == ctx.tenant_id)
+        if tag is not None:
+            query = query.where(
+                exists().where(
+                    member_tags.c.tenant_id == members.c.tenant_id,
+                    member_tags.c.member_id == members.c.id,
+                    member_tags.c.tag == tag,
+                )
+            )
+        if tier_id is not None:
+            query = query.where(members.c.tier_id == tier_id)
+        if referrer_id is not None:
+            query = query.where(members.c.referrer_id == referrer_id)
+        if after is not None:
+            query = query.where(members.c.id > after)
+        rows = tx.execute(query.order_by(members.c.id).limit(limit + 1)).all()
+        page = rows[:limit]
+        tags = _tags_of(tx, ctx.tenant_id, [r.id for r in page])
+        items = [_view(r, tags[r.id], settings.stage_criteria) for r in page]
+    return {"items": items, "next_after": page[-1].id if len(rows) > limit else None}
+
+
+def update_member(
+    ctx: Ctx,
+    *,
+    member_id: str,
+    name: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
+    tags: Sequence[str] | None = None,
+    tier_id: str | None = None,
+    set_tier: bool = False,
+) -> dict[str, Any]:
+    """Change profile fields; `tags` replaces the tag set; a manual tier change is audited."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = _clean_name(name)
+    if phone is not None:
+        changes["phone"] = normalise_phone(phone)
+    if external_id is not None:
+        changes["external_id"] = _clean_external_id(external_id)
+    clean_tags = _clean_tags(tags) if tags is not None else None
+    now = ctx.clock.now()
+    try:
+        with ctx.db.transaction() as tx:
+            settings = load_settings(tx, ctx.tenant_id)
+            current = require_member(tx, ctx.tenant_id, member_id, for_update=True)
+            _check_unique(
+                tx,
+                ctx.tenant_id,
+                phone=changes.get("phone"),
+                external_id=changes.get("external_id"),
+                exclude=member_id,
+            )
+            if set_tier:
+                if tier_id is not None:
+                    _require_tier(tx, ctx.tenant_id, tier_id)
+                if tier_id != current.tier_id:
+                    changes["tier_id"] = tier_id
+                    record_event(
+                        tx,
+                        tenant_id=ctx.tenant_id,
+                        actor=ctx.actor,
+                        at=now,
+                        type="MemberTierChanged",
+                        subject_type="member",
+                        subject_id=member_id,
+                        payload={"from": current.tier_id, "to": tier_id, "reason": "manual"},
+                    )
+            if changes:
+                tx.execute(
+                    update(members)
+                    .where(members.c.tenant_id == ctx.tenant_id, members.c.id == member_id)
+                    .values(**changes, updated_at=now)
+                )
+            if clean_tags is not None:
+                tx.execute(
+                    delete(member_tags).where(
+                        member_tags.c.tenant_id == ctx.tenant_id,
+                        member_tags.c.member_id == member_id,
+                    )
+                )
+                if clean_tags:
+                    tx.execute(
+                        insert(member_tags),
+                        [
+                            {"tenant_id": ctx.tenant_id, "member_id": member_id, "tag": t}
+                            for t in clean_tags
+                        ],
+                    )
+            if changes or clean_tags is not None:
+                record_event(
+                    tx,
+                    tenant_id=ctx.tenant_id,
+                    actor=ctx.actor,
+                    at=now,
+                    type="MemberUpdated",
+                    subject_type="member",
+                    subject_id=member_id,
+                    payload={
+                        "fields": sorted(changes) + (["tags"] if clean_tags is not None else [])
+                    },
+                )
+            return _member_view(
+                tx,
+                ctx.tenant_id,
+                require_member(tx, ctx.tenant_id, member_id),
+                settings.stage_criteria,
+            )
+    except IntegrityError:
+        raise Conflict("member_identity_taken") from None
+
+
+def record_purchase(
+    tx: Connection, *, tenant_id: str, member_id: str, amount_fen: int, at: datetime
+) -> bool:
+    """Add a paid order to the buyer's facts; returns True when it was the first one."""
+    row = tx.execute(
+        update(members)
+        .where(members.c.tenant_id == tenant_id, members.c.id == member_id)
+        .values(
+            paid_order_count=members.c.paid_order_count + 1,
+            paid_total_fen=members.c.paid_total_fen + amount_fen,
+            max_order_fen=case(
+                (members.c.max_order_fen < amount_fen, amount_fen), else_=members.c.max_order_fen
+            ),
+            first_paid_at=func.coalesce(members.c.first_paid_at, at),
+            last_paid_at=at,
+            updated_at=at,
+        )
+        .returning(members.c.paid_order_count, members.c.referrer_id)
+    ).one()
+    first = row.paid_order_count == 1
+    if first and row.referrer_id is not None:
+        tx.execute(
+            update(members)
+            .where(members.c.tenant_id == tenant_id, members.c.id == row.referrer_id)
+            .values(referred_buyer_count=members.c.referred_buyer_count + 1)
+        )
+    return bool(first)

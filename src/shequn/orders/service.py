@@ -1,0 +1,721 @@
+"""Order use cases: create, pay, ship, complete, cancel, refund; reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from shequn.catalog.tables import product_tier_prices, products
+from shequn.context import Ctx
+from shequn.distribution.rules import SaleLine
+from shequn.distribution.service import accrue_commissions, adjust_for_refund, order_commissions
+from shequn.errors import Conflict, InvalidInput, NotFound
+from shequn.events.service import Event, record_events
+from shequn.ids import new_id
+from shequn.ledger.rules import Posting, Purpose, brand_account, system_account
+from shequn.ledger.service import post_transaction
+from shequn.members.service import record_purchase, require_member
+from shequn.members.tables import members
+from shequn.money import MAX_AMOUNT_FEN
+from shequn.orders.rules import (
+    REFUNDABLE,
+    LineAmounts,
+    OrderAction,
+    OrderStatus,
+    allocate_refund,
+    next_status,
+    status_after_refund,
+)
+from shequn.orders.tables import order_lines, orders, payments, refunds
+from shequn.referrals.service import bind_by_policy, lock_tree
+from shequn.tenancy.service import load_settings
+from shequn.tiers.rules import tier_price
+from shequn.tiers.service import apply_upgrade, load_tiers
+
+MAX_LINES = 100
+MAX_QUANTITY = 10_000
+
+
+def _clean_key(key: str | None, code: str = "idempotency_key_invalid") -> str | None:
+    if key is None:
+        return None
+    clean = key.strip()
+    if not clean or len(clean) > 80:
+        raise InvalidInput(code)
+    return clean
+
+
+def _request_hash(buyer_id: str, lines: Sequence[tuple[str, int]], sharer: str | None) -> str:
+    canonical = json.dumps([buyer_id, sorted(lines), sharer], separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _order_row(
+    tx: Connection, tenant_id: str, order_id: str, *, for_update: bool = False
+) -> Row[Any]:
+    query = select(orders).where(orders.c.tenant_id == tenant_id, orders.c.id == order_id)
+    if for_update:
+        query = query.with_for_update()
+    row = tx.execute(query).first()
+    if row is None:
+        raise NotFound("order_not_found", id=order_id)
+    return row
+
+
+def _lines_of(tx: Connection, tenant_id: str, order_id: str) -> list[Row[Any]]:
+    return list(
+        tx.execute(
+            select(order_lines)
+            .where(order_lines.c.tenant_id == tenant_id, order_lines.c.order_id == order_id)
+            .order_by(order_lines.c.line_no)
+        ).all()
+    )
+
+
+def _summary(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "buyer_id": row.buyer_id,
+        "status": row.status,
+        "subtotal_fen": row.subtotal_fen,
+        "discount_fen": row.discount_fen,
+        "total_fen": row.total_fen,
+        "paid_fen": row.paid_fen,
+        "refunded_fen": row.refunded_fen,
+        "attributed_sharer_id": row.attributed_sharer_id,
+        "idempotency_key": row.idempotency_key,
+        "created_at": row.created_at,
+        "paid_at": row.paid_at,
+        "shipped_at": row.shipped_at,
+        "completed_at": row.completed_at,
+        "closed_at": row.closed_at,
+        "cancelled_at": row.cancelled_at,
+    }
+
+
+_LINE_KEYS = (
+    "id",
+    "sku",
+    "name",
+    "ladder_role",
+    "quantity",
+    "list_price_fen",
+    "unit_price_fen",
+    "line_total_fen",
+    "refunded_fen",
+)
+
+
+def _line_view(line: Mapping[Any, Any]) -> dict[str, Any]:
+    return {k: line[k] for k in _LINE_KEYS}
+
+
+def _full_view(tx: Connection, tenant_id: str, row: Row[Any]) -> dict[str, Any]:
+    payment = tx.execute(
+        select(payments.c.provider_txn_id, payments.c.amount_fen, payments.c.created_at).where(
+            payments.c.tenant_id == tenant_id, payments.c.order_id == row.id
+        )
+    ).first()
+    refund_rows = tx.execute(
+        select(refunds)
+        .where(refunds.c.tenant_id == tenant_id, refunds.c.order_id == row.id)
+        .order_by(refunds.c.created_at, refunds.c.id)
+    ).all()
+    return {
+        **_summary(row),
+        "lines": [_line_view(line._mapping) for line in _lines_of(tx, tenant_id, row.id)],
+        "payment": dict(payment._mapping) if payment else None,
+        "refunds": [_refund_view(r) for r in refund_rows],
+        "commissions": order_commissions(tx, tenant_id=tenant_id, order_id=row.id),
+    }
+
+
+def _refund_view(r: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "order_id": r.order_id,
+        "amount_fen": r.amount_fen,
+        "reason": r.reason,
+        "phase": r.phase,
+        "commission_cancelled_fen": r.commission_cancelled_fen,
+        "commission_reversed_fen": r.commission_reversed_fen,
+        "created_at": r.created_at,
+    }
+
+
+def create_order(
+    ctx: Ctx,
+    *,
+    buyer_id: str,
+    lines: Sequence[Mapping[str, Any]],
+    idempotency_key: str | None = None,
+    attributed_sharer_id: str | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Price the lines at the buyer's tier and record the order. Returns (order, replayed):
+    the same idempotency key with the same request returns the first order."""
+    if not 1 <= len(lines) <= MAX_LINES:
+        raise InvalidInput("order_lines_invalid", max=MAX_LINES)
+    wanted: list[tuple[str, int]] = []
+    for line in lines:
+        sku, quantity = line["sku"], line["quantity"]
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise InvalidInput("quantity_invalid", sku=sku, max=MAX_QUANTITY)
+        wanted.append((sku, quantity))
+    if len({sku for sku, _ in wanted}) != len(wanted):
+        raise InvalidInput("order_sku_repeated")
+    key = _clean_key(idempotency_key)
+    request_hash = _request_hash(buyer_id, wanted, attributed_sharer_id)
+    now = ctx.clock.now()
+    order_id = new_id("ord")
+    try:
+        with ctx.db.transaction() as tx:
+            if key is not None:
+                replay = _replay(tx, ctx.tenant_id, key, request_hash)
+                if replay is not None:
+                    return replay, True
+            buyer = tx.execute(
+                select(members.c.id, members.c.tier_id).where(
+                    members.c.tenant_id == ctx.tenant_id, members.c.id == buyer_id
+                )
+            ).first()
+            if buyer is None:
+                raise NotFound("member_not_found", id=buyer_id)
+            if attributed_sharer_id is not None:
+                if attributed_sharer_id == buyer_id:
+                    raise InvalidInput("self_referral")
+                require_member(tx, ctx.tenant_id, attributed_sharer_id)
+            found = {
+                r.sku: r
+                for r in tx.execute(
+                    select(products).where(
+                        products.c.tenant_id == ctx.tenant_id,
+                        products.c.sku.in_([sku for sku, _ in wanted]),
+                    )
+                ).all()
+            }
+            for sku, _ in wanted:
+                if sku not in found:
+                    raise NotFound("product_not_found", sku=sku)
+                if not found[sku].active:
+                    raise Conflict("product_inactive", sku=sku)
+            discount_bp = 0
+            explicit: dict[str, int | None] = {}
+            if buyer.tier_id is not None:
+                tier_list = load_tiers(tx, ctx.tenant_id)
+                discount_bp = next((t.discount_bp for t in tier_list if t.id == buyer.tier_id), 0)
+                explicit = dict(
+                    tx.execute(
+                        select(
+                            product_tier_prices.c.product_id, product_tier_prices.c.member_price_fen
+                        ).where(
+                            product_tier_prices.c.tenant_id == ctx.tenant_id,
+                            product_tier_prices.c.tier_id == buyer.tier_id,
+                            product_tier_prices.c.product_id.in_([p.id for p in found.values()]),
+                        )
+                    ).all()
+                )
+            line_rows = []
+            subtotal = total = 0
+            for number, (sku, quantity) in enumerate(wanted, start=1):
+                product = found[sku]
+                unit = tier_price(
+                    product.price_fen,
+                    discount_bp=discount_bp,
+                    explicit_fen=explicit.get(product.id),
+                )
+                subtotal += product.price_fen * quantity
+                total += unit * quantity
+                line_rows.append(
+                    {
+                        "tenant_id": ctx.tenant_id,
+                        "id": new_id("ol"),
+                        "order_id": order_id,
+                        "line_no": number,
+                        "product_id": product.id,
+                        "sku": sku,
+                        "name": product.name,
+                        "ladder_role": product.ladder_role,
+                        "category": product.category,
+                        "quantity": quantity,
+                        "list_price_fen": product.price_fen,
+                        "unit_price_fen": unit,
+                        "line_total_fen": unit * quantity,
+                        "refunded_fen": 0,
+                    }
+                )
+            if total > MAX_AMOUNT_FEN:
+                raise InvalidInput("order_total_too_large")
+            order_values = {
+                "tenant_id": ctx.tenant_id,
+                "id": order_id,
+                "buyer_id": buyer_id,
+                "status": OrderStatus.CREATED.value,
+                "subtotal_fen": subtotal,
+                "discount_fen": subtotal - total,
+                "total_fen": total,
+                "paid_fen": 0,
+                "refunded_fen": 0,
+                "buyer_tier_id": buyer.tier_id,
+                "attributed_sharer_id": attributed_sharer_id,
+                "idempotency_key": key,
+                "request_hash": request_hash,
+                "created_at": now,
+                "updated_at": now,
+            }
+            tx.execute(insert(orders).values(**order_values))
+            tx.execute(insert(order_lines), line_rows)
+            record_events(
+                tx,
+                tenant_id=ctx.tenant_id,
+                actor=ctx.actor,
+                at=now,
+                items=[
+                    Event(
+                        "OrderCreated",
+                        "order",
+                        order_id,
+                        {
+                            "buyer_id": buyer_id,
+                            "total_fen": total,
+                            "sharer_id": attributed_sharer_id,
+                        },
+                    )
+                ],
+            )
+            view = {
+                **{k: order_values.get(k) for k in _SUMMARY_KEYS},
+                "lines": [_line_view(r) for r in line_rows],
+            }
+            return view, False
+    except IntegrityError:
+        if key is None:
+            raise
+    # Lost a race on the idempotency key: the winner's order is the answer.
+    with ctx.db.read() as tx:
+        replay = _replay(tx, ctx.tenant_id, key, request_hash)
+    if replay is None:
+        raise Conflict("idempotency_key_in_use")
+    return replay, True
+
+
+_SUMMARY_KEYS = (
+    "id",
+    "buyer_id",
+    "status",
+    "subtotal_fen",
+    "discount_fen",
+    "total_fen",
+    "paid_fen",
+    "refunded_fen",
+    "attributed_sharer_id",
+    "idempotency_key",
+    "created_at",
+    "paid_at",
+    "shipped_at",
+    "completed_at",
+    "closed_at",
+    "cancelled_at",
+)
+
+
+def _replay(tx: Connection, tenant_id: str, key: str, request_hash: str) -> dict[str, Any] | None:
+    row = tx.execute(
+        select(orders).where(orders.c.tenant_id == tenant_id, orders.c.idempotency_key == key)
+    ).first()
+    if row is None:
+        return None
+    if row.request_hash != request_hash:
+        raise Conflict("idempotency_key_reused", key=key)
+    return {
+        **_summary(row),
+        "lines": [_line_view(r._mapping) for r in _lines_of(tx, tenant_id, row.id)],
+    }
+
+
+def pay_order(
+    ctx: Ctx, *, order_id: str, provider_txn_id: str, amount_fen: int
+) -> tuple[dict[str, Any], bool]:
+    """Record the provider's payment callback. Idempotent on the provider transaction id; the
+    amount must equal the amount due. Returns (order, replayed)."""
+    txn = (provider_txn_id or "").strip()
+    if not txn or len(txn) > 120:
+        raise InvalidInput("provider_txn_id_invalid")
+    if not 0 <= amount_fen <= MAX_AMOUNT_FEN:
+        raise InvalidInput("amount_invalid", field="amount_fen")
+    now = ctx.clock.now()
+    with ctx.db.transaction() as tx:
+        seen = _payment_by_txn(tx, ctx.tenant_id, txn)
+        if seen is not None:
+            return _replayed_payment(tx, ctx.tenant_id, seen, order_id), True
+        paid = tx.execute(
+            update(orders)
+            .where(
+                orders.c.tenant_id == ctx.tenant_id,
+                orders.c.id == order_id,
+                orders.c.status == OrderStatus.CREATED.value,
+                orders.c.total_fen == amount_fen,
+            )
+            .values(status=OrderStatus.PAID.value, paid_fen=amount_fen, paid_at=now, updated_at=now)
+            .returning(*orders.c)
+        ).first()
+        if paid is None:
+            return _explain_unpaid(tx, ctx.tenant_id, order_id, txn, amount_fen), True
+        try:
+            tx.execute(
+                insert(payments).values(
+                    tenant_id=ctx.tenant_id,
+                    id=new_id("pay"),
+                    order_id=order_id,
+                    provider_txn_id=txn,
+                    amount_fen=amount_fen,
+                    created_at=now,
+                )
+            )
+        except IntegrityError:
+            # Another order already holds this provider transaction id; nothing is kept.
+            raise Conflict("payment_txn_reused", provider_txn_id=txn) from None
+        settings = load_settings(tx, ctx.tenant_id)
+        if amount_fen > 0:
+            post_transaction(
+                tx,
+                tenant_id=ctx.tenant_id,
+                kind="payment_received",
+                ref_type="order",
+                ref_id=order_id,
+                at=now,
+                items=[
+                    Posting(
+                        system_account(Purpose.PAYMENT_CLEARING), -amount_fen, settings.currency
+                    ),
+                    Posting(brand_account(Purpose.SALES), amount_fen, settings.currency),
+                ],
+            )
+        first_purchase = record_purchase(
+            tx, tenant_id=ctx.tenant_id, member_id=paid.buyer_id, amount_fen=amount_fen, at=now
+        )
+        buyer = require_member(tx, ctx.tenant_id, paid.buyer_id)
+        if (
+            first_purchase
+            and buyer.referrer_id is None
+            and settings.binding.trigger == "first_paid_order"
+        ):
+            lock_tree(tx, ctx.tenant_id)
+            if bind_by_policy(
+                tx,
+                settings=settings,
+                member_id=buyer.id,
+                phone=buyer.phone,
+                external_id=buyer.external_id,
+                actor=ctx.actor,
+                at=now,
+            ):
+                buyer = require_member(tx, ctx.tenant_id, paid.buyer_id)
+                tx.execute(
+                    update(members)
+                    .where(members.c.tenant_id == ctx.tenant_id, members.c.id == buyer.referrer_id)
+                    .values(referred_buyer_count=members.c.referred_buyer_count + 1)
+                )
+        line_rows = _lines_of(tx, ctx.tenant_id, order_id)
+        tier_list = load_tiers(tx, ctx.tenant_id)
+        awards = accrue_commissions(
+            tx,
+            settings=settings,
+            tier_list=tier_list,
+            order_id=order_id,
+            buyer=buyer,
+            lines=[
+                SaleLine(
+                    line_id=line.id,
+                    sku=line.sku,
+                    category=line.category,
+                    ladder_role=line.ladder_role,
+                    quantity=line.quantity,
+                    base_fen=line.line_total_fen,
+                )
+                for line in line_rows
+            ],
+            at=now,
+        )
+        new_tier = apply_upgrade(
+            tx,
+            tenant_id=ctx.tenant_id,
+            member_id=buyer.id,
+            tier_list=tier_list,
+            actor=ctx.actor,
+            at=now,
+        )
+        record_events(
+            tx,
+            tenant_id=ctx.tenant_id,
+            actor=ctx.actor,
+            at=now,
+            items=[
+                Event(
+                    "OrderPaid",
+                    "order",
+                    order_id,
+                    {
+                        "buyer_id": paid.buyer_id,
+                        "amount_fen": amount_fen,
+                        "provider_txn_id": txn,
+                        "first_purchase": first_purchase,
+                        "commission_fen": sum(a.amount_fen for a in awards),
+                        "commission_lines": len(awards),
+                        "tier_upgraded_to": new_tier,
+                    },
+                )
+            ],
+        )
+        return {
+            **_summary(paid),
+            "lines": [_line_view(line._mapping) for line in line_rows],
+            "commissions": [
+                {
+                    "beneficiary_id": a.beneficiary_id,
+                    "level": a.level,
+                    "kind": a.kind.value,
+                    "amount_fen": a.amount_fen,
+                    "status": "pending",
+                }
+                for a in awards
+            ],
+        }, False
+
+
+def _payment_by_txn(tx: Connection, tenant_id: str, txn: str) -> Any:
+    return tx.execute(
+        select(payments.c.order_id, payments.c.amount_fen).where(
+            payments.c.tenant_id == tenant_id, payments.c.provider_txn_id == txn
+        )
+    ).first()
+
+
+def _replayed_payment(
+    tx: Connection, tenant_id: str, seen: Row[Any], order_id: str
+) -> dict[str, Any]:
+    if seen.order_id != order_id:
+        raise Conflict("payment_txn_reused", order_id=seen.order_id)
+    return _full_view(tx, tenant_id, _order_row(tx, tenant_id, order_id))
+
+
+def _explain_unpaid(
+    tx: Connection, tenant_id: str, order_id: str, txn: str, amount_fen: int
+) -> dict[str, Any]:
+    """The guarded update matched nothing: say why, or replay a payment that won the race."""
+    row = _order_row(tx, tenant_id, order_id)
+    seen = _payment_by_txn(tx, tenant_id, txn)
+    if seen is not None:
+        return _replayed_payment(tx, tenant_id, seen, order_id)
+    if row.status != OrderStatus.CREATED.value:
+        if row.paid_at is not None:
+            raise Conflict("order_already_paid", id=order_id)
+        raise Conflict("order_transition_invalid", status=row.status, action="pay")
+    raise InvalidInput("payment_amount_mismatch", expected_fen=row.total_fen, got_fen=amount_fen)
+
+
+_TIMESTAMP_FOR = {
+    OrderAction.SHIP: "shipped_at",
+    OrderAction.COMPLETE: "completed_at",
+    OrderAction.CANCEL: "cancelled_at",
+}
+_EVENT_FOR = {
+    OrderAction.SHIP: "OrderShipped",
+    OrderAction.COMPLETE: "OrderCompleted",
+    OrderAction.CANCEL: "OrderCancelled",
+}
+
+
+def _transition(ctx: Ctx, order_id: str, action: OrderAction) -> dict[str, Any]:
+    now = ctx.clock.now()
+    with ctx.db.transaction() as tx:
+        row = _order_row(tx, ctx.tenant_id, order_id, for_update=True)
+        target = next_status(OrderStatus(row.status), action)
+        tx.execute(
+            update(orders)
+            .where(orders.c.tenant_id == ctx.tenant_id, orders.c.id == order_id)
+            .values({"status": target.value, _TIMESTAMP_FOR[action]: now, "updated_at": now})
+        )
+        record_events(
+            tx,
+            tenant_id=ctx.tenant_id,
+            actor=ctx.actor,
+            at=now,
+            items=[Event(_EVENT_FOR[action], "order", order_id, {"from": row.status})],
+        )
+        return _full_view(tx, ctx.tenant_id, _order_row(tx, ctx.tenant_id, order_id))
+
+
+def ship_order(ctx: Ctx, *, order_id: str) -> dict[str, Any]:
+    return _transition(ctx, order_id, OrderAction.SHIP)
+
+
+def complete_order(ctx: Ctx, *, order_id: str) -> dict[str, Any]:
+    """The buyer confirmed receipt; the after-sales window starts now."""
+    return _transition(ctx, order_id, OrderAction.COMPLETE)
+
+
+def cancel_order(ctx: Ctx, *, order_id: str) -> dict[str, Any]:
+    return _transition(ctx, order_id, OrderAction.CANCEL)
+
+
+_refund_line = (
+    update(order_lines)
+    .where(order_lines.c.tenant_id == bindparam("t_id"), order_lines.c.id == bindparam("l_id"))
+    .values(refunded_fen=order_lines.c.refunded_fen + bindparam("part"))
+)
+
+
+def refund_order(
+    ctx: Ctx, *, order_id: str, amount_fen: int, reason: str, idempotency_key: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Refund part or all of a paid order, before or after close. Commission follows: pending
+    lines are cancelled, released lines reversed (debt if the wallet cannot cover it)."""
+    if not 1 <= amount_fen <= MAX_AMOUNT_FEN:
+        raise InvalidInput("amount_invalid", field="amount_fen")
+    clean_reason = " ".join(reason.split())
+    if not clean_reason or len(clean_reason) > 500:
+        raise InvalidInput("refund_reason_required")
+    key = _clean_key(idempotency_key)
+    now = ctx.clock.now()
+    with ctx.db.transaction() as tx:
+        row = _order_row(tx, ctx.tenant_id, order_id, for_update=True)
+        if key is not None:
+            earlier = tx.execute(
+                select(refunds).where(
+                    refunds.c.tenant_id == ctx.tenant_id,
+                    refunds.c.order_id == order_id,
+                    refunds.c.idempotency_key == key,
+                )
+            ).first()
+            if earlier is not None:
+                if earlier.amount_fen != amount_fen:
+                    raise Conflict("idempotency_key_reused", key=key)
+                return _refund_view(earlier), True
+        status = OrderStatus(row.status)
+        if status not in REFUNDABLE:
+            raise Conflict("order_transition_invalid", status=row.status, action="refund")
+        line_rows = _lines_of(tx, ctx.tenant_id, order_id)
+        parts = allocate_refund(
+            amount_fen,
+            [LineAmounts(r.id, r.line_total_fen, r.refunded_fen) for r in line_rows],
+        )
+        tx.execute(
+            _refund_line,
+            [
+                {"t_id": ctx.tenant_id, "l_id": line_id, "part": part}
+                for line_id, part in parts.items()
+            ],
+        )
+        refunded_total = row.refunded_fen + amount_fen
+        new_status = status_after_refund(status, paid_fen=row.paid_fen, refunded_fen=refunded_total)
+        tx.execute(
+            update(orders)
+            .where(orders.c.tenant_id == ctx.tenant_id, orders.c.id == order_id)
+            .values(refunded_fen=refunded_total, status=new_status.value, updated_at=now)
+        )
+        settings = load_settings(tx, ctx.tenant_id)
+        refund_id = new_id("rfd")
+        post_transaction(
+            tx,
+            tenant_id=ctx.tenant_id,
+            kind="payment_refunded",
+            ref_type="refund",
+            ref_id=refund_id,
+            at=now,
+            items=[
+                Posting(system_account(Purpose.PAYMENT_CLEARING), amount_fen, settings.currency),
+                Posting(brand_account(Purpose.SALES), -amount_fen, settings.currency),
+            ],
+        )
+        adjusted = adjust_for_refund(
+            tx,
+            settings=settings,
+            order_id=order_id,
+            remaining_base={
+                r.id: r.line_total_fen - r.refunded_fen - parts.get(r.id, 0) for r in line_rows
+            },
+            refund_id=refund_id,
+            at=now,
+        )
+        fully = refunded_total >= row.paid_fen
+        tx.execute(
+            update(members)
+            .where(members.c.tenant_id == ctx.tenant_id, members.c.id == row.buyer_id)
+            .values(
+                paid_total_fen=members.c.paid_total_fen - amount_fen,
+                paid_order_count=members.c.paid_order_count - (1 if fully else 0),
+                updated_at=now,
+            )
+        )
+        phase = "after_close" if status is OrderStatus.CLOSED else "before_close"
+        tx.execute(
+            insert(refunds).values(
+                tenant_id=ctx.tenant_id,
+                id=refund_id,
+                order_id=order_id,
+                amount_fen=amount_fen,
+                reason=clean_reason,
+                phase=phase,
+                idempotency_key=key,
+                commission_cancelled_fen=adjusted["cancelled_fen"],
+                commission_reversed_fen=adjusted["reversed_fen"],
+                actor=ctx.actor,
+                created_at=now,
+            )
+        )
+        record_events(
+            tx,
+            tenant_id=ctx.tenant_id,
+            actor=ctx.actor,
+            at=now,
+            items=[
+                Event(
+                    "OrderRefunded",
+                    "order",
+                    order_id,
+                    {"refund_id": refund_id, "amount_fen": amount_fen, "phase": phase, **adjusted},
+                )
+            ],
+        )
+        created = tx.execute(
+            select(refunds).where(refunds.c.tenant_id == ctx.tenant_id, refunds.c.id == refund_id)
+        ).one()
+        return _refund_view(created), False
+
+
+def get_order(ctx: Ctx, *, order_id: str) -> dict[str, Any]:
+    with ctx.db.read() as tx:
+        return _full_view(tx, ctx.tenant_id, _order_row(tx, ctx.tenant_id, order_id))
+
+
+def list_orders(
+    ctx: Ctx,
+    *,
+    buyer_id: str | None = None,
+    status: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> dict[str, Any]:
+    if not 1 <= limit <= 500:
+        raise InvalidInput("limit_out_of_range", low=1, high=500)
+    if status is not None and status not in {s.value for s in OrderStatus}:
+        raise InvalidInput("order_status_invalid", status=status)
+    with ctx.db.read() as tx:
+        query = select(orders).where(orders.c.tenant_id == ctx.tenant_id)
+        if buyer_id is not None:
+            query = query.where(orders.c.buyer_id == buyer_id)
+        if status is not None:
+            query = query.where(orders.c.status == status)
+        if after is not None:
+            query = query.where(orders.c.id > after)
+        rows = tx.execute(query.order_by(orders.c.id).limit(limit + 1)).all()
+    page = rows[:limit]
+    return {
+        "items": [_summary(r) for r in page],
+        "next_after": page[-1].id if len(rows) > limit else None,
+    }

@@ -1,0 +1,256 @@
+"""Settlement: auto-complete long-shipped orders, close orders whose after-sales window has
+passed and release their commissions, all set-based and idempotent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
+
+from shequn.context import Ctx
+from shequn.db import JsonType, sql_new_id
+from shequn.distribution.tables import commission_lines
+from shequn.events.service import record_event
+from shequn.events.tables import events
+from shequn.ids import new_id
+from shequn.ledger.tables import accounts, journal_transactions, postings
+from shequn.orders.tables import orders
+from shequn.tenancy.service import load_settings
+
+BATCH_SIZE = 2_000
+
+
+def _order_events(
+    tx: Connection, ctx: Ctx, order_ids: list[str], event_type: str, run_id: str
+) -> None:
+    now = ctx.clock.now()
+    tx.execute(
+        insert(events).from_select(
+            [
+                "tenant_id",
+                "id",
+                "type",
+                "subject_type",
+                "subject_id",
+                "actor",
+                "payload",
+                "occurred_at",
+            ],
+            select(
+                orders.c.tenant_id,
+                literal("evt_").concat(sql_new_id()),
+                literal(event_type),
+                literal("order"),
+                orders.c.id,
+                literal(ctx.actor),
+                literal({"settlement_run": run_id}, JsonType),
+                literal(now, orders.c.created_at.type),
+            ).where(orders.c.tenant_id == ctx.tenant_id, orders.c.id.in_(order_ids)),
+        )
+    )
+
+
+def _auto_complete(tx: Connection, ctx: Ctx, days: int, run_id: str) -> int:
+    now = ctx.clock.now()
+    ids = list(
+        tx.execute(
+            select(orders.c.id)
+            .where(
+                orders.c.tenant_id == ctx.tenant_id,
+                orders.c.status == "shipped",
+                orders.c.shipped_at <= now - timedelta(days=days),
+            )
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not ids:
+        return 0
+    tx.execute(
+        update(orders)
+        .where(
+            orders.c.tenant_id == ctx.tenant_id, orders.c.id.in_(ids), orders.c.status == "shipped"
+        )
+        .values(status="completed", completed_at=now, updated_at=now)
+    )
+    _order_events(tx, ctx, ids, "OrderCompleted", run_id)
+    return len(ids)
+
+
+def _close_batch(
+    tx: Connection, ctx: Ctx, after_sales_days: int, currency: str, run_id: str
+) -> dict[str, int]:
+    now = ctx.clock.now()
+    t = ctx.tenant_id
+    ids = list(
+        tx.execute(
+            select(orders.c.id)
+            .where(
+                orders.c.tenant_id == t,
+                orders.c.status == "completed",
+                orders.c.completed_at <= now - timedelta(days=after_sales_days),
+            )
+            .order_by(orders.c.id)
+            .limit(BATCH_SIZE)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+    if not ids:
+        return {"orders": 0, "lines": 0, "released_fen": 0}
+    tx.execute(
+        update(orders)
+        .where(orders.c.tenant_id == t, orders.c.id.in_(ids))
+        .values(status="closed", closed_at=now, updated_at=now)
+    )
+    _order_events(tx, ctx, ids, "OrderClosed", run_id)
+    cl = commission_lines
+    net = cl.c.amount_fen - cl.c.cancelled_fen - cl.c.reversed_fen
+    released = (
+        select(cl.c.beneficiary_id.label("member_id"), func.sum(net).label("amount"))
+        .where(cl.c.tenant_id == t, cl.c.order_id.in_(ids), cl.c.status == "pending")
+        .group_by(cl.c.beneficiary_id)
+        .subquery("released")
+    )
+    # Lock every account the release touches, in id order, before reading debt balances.
+    touched = select(accounts.c.id).where(
+        accounts.c.tenant_id == t,
+        accounts.c.owner_type == "member",
+        accounts.c.owner_id.in_(select(released.c.member_id)),
+        accounts.c.purpose.in_(("wallet_pending", "wallet_available", "debt")),
+    )
+    tx.execute(touched.order_by(accounts.c.id).with_for_update()).all()
+    journal_id = new_id("jtx")
+    debt = accounts.alias("debt")
+    with_debt = (
+        select(
+            released.c.member_id,
+            released.c.amount,
+            case(
+                (-debt.c.balance < released.c.amount, -debt.c.balance),
+                else_=released.c.amount,
+            ).label("repay"),
+        )
+        .select_from(
+            released.join(
+                debt,
+                and_(debt.c.tenant_id == t, debt.c.id == released.c.member_id.concat(".db")),
+            )
+        )
+        .where(released.c.amount > 0)
+        .subquery("with_debt")
+    )
+    total = tx.execute(select(func.coalesce(func.sum(with_debt.c.amount), 0))).scalar_one()
+    if total:
+        tx.execute(
+            insert(journal_transactions).values(
+                tenant_id=t,
+                id=journal_id,
+                kind="commission_released",
+                ref_type="settlement",
+                ref_id=run_id,
+                occurred_at=now,
+            )
+        )
+
+        def legs(suffix: str, amount: Any) -> Any:
+            return select(
+                literal(t).label("tenant_id"),
+                literal("pst_").concat(sql_new_id()).label("id"),
+                literal(journal_id).label("transaction_id"),
+                with_debt.c.member_id.concat(suffix).label("account_id"),
+                literal(currency).label("currency"),
+                amount.label("amount"),
+                literal(now, orders.c.created_at.type).label("occurred_at"),
+            ).where(amount != 0)
+
+        tx.execute(
+            insert(postings).from_select(
+                [
+                    "tenant_id",
+                    "id",
+                    "transaction_id",
+                    "account_id",
+                    "currency",
+                    "amount",
+                    "occurred_at",
+                ],
+                union_all(
+                    legs(".pd", -with_debt.c.amount),
+                    legs(".db", with_debt.c.repay),
+                    legs(".av", with_debt.c.amount - with_debt.c.repay),
+                ),
+            )
+        )
+        moved = (
+            select(func.sum(postings.c.amount))
+            .where(
+                postings.c.tenant_id == accounts.c.tenant_id,
+                postings.c.transaction_id == journal_id,
+                postings.c.account_id == accounts.c.id,
+            )
+            .scalar_subquery()
+        )
+        tx.execute(
+            update(accounts)
+            .where(
+                accounts.c.tenant_id == t,
+                accounts.c.id.in_(
+                    select(postings.c.account_id).where(
+                        postings.c.tenant_id == t, postings.c.transaction_id == journal_id
+                    )
+                ),
+            )
+            .values(balance=accounts.c.balance + moved)
+        )
+    line_count = tx.execute(
+        update(cl)
+        .where(cl.c.tenant_id == t, cl.c.order_id.in_(ids), cl.c.status == "pending")
+        .values(status="available", released_at=now)
+    ).rowcount
+    return {"orders": len(ids), "lines": line_count, "released_fen": int(total)}
+
+
+def run_settlement(ctx: Ctx) -> dict[str, Any]:
+    """Close every order whose after-sales window has passed and release its commissions.
+    Running it again at the same time changes nothing."""
+    run_id = new_id("stl")
+    totals = {
+        "orders_completed": 0,
+        "orders_closed": 0,
+        "commissions_released": 0,
+        "released_fen": 0,
+    }
+    with ctx.db.transaction() as tx:
+        settings = load_settings(tx, ctx.tenant_id)
+        totals["orders_completed"] = _auto_complete(tx, ctx, settings.auto_complete_days, run_id)
+    while True:
+        with ctx.db.transaction() as tx:
+            batch = _close_batch(tx, ctx, settings.after_sales_days, settings.currency, run_id)
+        totals["orders_closed"] += batch["orders"]
+        totals["commissions_released"] += batch["lines"]
+        totals["released_fen"] += batch["released_fen"]
+        if batch["orders"] < BATCH_SIZE:
+            break
+    if totals["orders_completed"] or totals["orders_closed"]:
+        with ctx.db.transaction() as tx:
+            record_event(
+                tx,
+                tenant_id=ctx.tenant_id,
+                actor=ctx.actor,
+                at=ctx.clock.now(),
+                type="SettlementRun",
+                subject_type="tenant",
+                subject_id=ctx.tenant_id,
+                payload={"run_id": run_id, **totals},
+            )
+    return {"run_id": run_id, **totals}

@@ -1,0 +1,73 @@
+"""Shared pieces of the HTTP layer: app state, authentication, permissions, error bodies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict
+
+from shequn.clock import Clock
+from shequn.config import Settings
+from shequn.context import Ctx
+from shequn.db import Database
+from shequn.errors import Forbidden, Unauthorized
+from shequn.tenancy.rules import Permission, Principal
+from shequn.tenancy.service import authenticate
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    clock: Clock
+
+
+class Body(BaseModel):
+    """Request bodies refuse unknown fields and coerce nothing (a float is not a fen)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.shequn
+    return state
+
+
+def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("api_key_missing")
+    state = app_state(request)
+    return authenticate(
+        db=state.db,
+        raw_key=credentials.credentials,
+        cache_seconds=state.settings.api_key_cache_seconds,
+    )
+
+
+def requires(permission: Permission) -> Callable[..., Ctx]:
+    def dependency(request: Request, who: Annotated[Principal, Depends(principal)]) -> Ctx:
+        if not who.can(permission):
+            raise Forbidden("permission_denied", permission=permission.value, role=who.role.value)
+        state = app_state(request)
+        return Ctx(db=state.db, clock=state.clock, tenant_id=who.tenant_id, actor=who.actor)
+
+    return dependency
+
+
+Reader = Annotated[Ctx, Depends(requires(Permission.READ))]
+Writer = Annotated[Ctx, Depends(requires(Permission.WRITE))]
+Admin = Annotated[Ctx, Depends(requires(Permission.ADMIN))]
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "message": message, **extra}
