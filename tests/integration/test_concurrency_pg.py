@@ -1,0 +1,140 @@
+"""Races proven with real parallel connections on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from shequn.clock import ManualClock
+from shequn.context import Ctx
+from shequn.db import Database
+from shequn.distribution.tables import commission_lines
+from shequn.errors import DomainError
+from shequn.ledger.service import find_balance_mismatches
+from shequn.orders.service import create_order, pay_order
+from shequn.orders.tables import payments
+from shequn.settlement.service import run_settlement
+from shequn.tenancy.service import create_tenant, update_settings
+from shequn.wallet.service import request_withdrawal, wallet
+from tests import factories as f
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def pg_ctx(postgres_db: Database) -> Ctx:
+    clock = ManualClock()
+    tenant_id, _ = create_tenant(db=postgres_db, clock=clock, name="race")
+    return Ctx(db=postgres_db, clock=clock, tenant_id=tenant_id, actor="race")
+
+
+def race(n: int, call: Any) -> list[Any]:
+    """Run `call(i)` in n threads released at the same instant; collect results or errors."""
+    barrier = Barrier(n)
+
+    def run(i: int) -> Any:
+        barrier.wait()
+        try:
+            return call(i)
+        except DomainError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(run, range(n)))
+
+
+def test_fifty_parallel_withdrawals_against_a_balance_for_ten(pg_ctx: Ctx) -> None:
+    ctx = pg_ctx
+    assert isinstance(ctx.clock, ManualClock)
+    update_settings(ctx, patch={"withdrawal_min_fen": 100, "withdrawal_auto_approve_max_fen": 0})
+    parent, buyer = f.chain(ctx, 2)
+    f.product(ctx, price_fen=10_000)  # 10 % = 1 000 fen of commission
+    f.two_level_plan(ctx)
+    f.completed_order(ctx, buyer)
+    ctx.clock.advance(days=7)
+    run_settlement(ctx)
+    assert wallet(ctx, member_id=parent)["available_fen"] == 1_000
+
+    results = race(50, lambda _: request_withdrawal(ctx, member_id=parent, amount_fen=100)[0])
+
+    succeeded = [r for r in results if isinstance(r, dict)]
+    refused = Counter(r.code for r in results if isinstance(r, DomainError))
+    assert len(succeeded) == 10
+    assert refused == Counter({"insufficient_funds": 40})
+    assert len({w["payout_id"] for w in succeeded}) == 10
+    assert wallet(ctx, member_id=parent)["available_fen"] == 0
+    with ctx.db.read() as tx:
+        assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
+
+
+def test_the_same_payment_callback_twenty_times_in_parallel(pg_ctx: Ctx) -> None:
+    ctx = pg_ctx
+    grandparent, parent, buyer = f.chain(ctx, 3)
+    f.product(ctx, price_fen=10_000)
+    f.two_level_plan(ctx)
+    order, _ = create_order(ctx, buyer_id=buyer, lines=[{"sku": "CORE-1", "quantity": 1}])
+
+    results = race(
+        20,
+        lambda _: pay_order(
+            ctx, order_id=order["id"], provider_txn_id="wx-same", amount_fen=10_000
+        ),
+    )
+
+    assert [r for r in results if isinstance(r, DomainError)] == []
+    assert Counter(replayed for _, replayed in results) == Counter({False: 1, True: 19})
+    with ctx.db.read() as tx:
+        paid = tx.execute(
+            select(func.count()).where(
+                payments.c.tenant_id == ctx.tenant_id, payments.c.order_id == order["id"]
+            )
+        ).scalar_one()
+        lines = tx.execute(
+            select(commission_lines.c.beneficiary_id, commission_lines.c.amount_fen)
+            .where(commission_lines.c.tenant_id == ctx.tenant_id)
+            .order_by(commission_lines.c.level)
+        ).all()
+        assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
+    assert paid == 1
+    assert [tuple(r) for r in lines] == [(parent, 1_000), (grandparent, 500)]
+    assert wallet(ctx, member_id=parent)["pending_fen"] == 1_000
+
+
+def test_parallel_orders_with_one_idempotency_key_make_one_order(pg_ctx: Ctx) -> None:
+    ctx = pg_ctx
+    buyer = f.member(ctx)
+    f.product(ctx)
+    results = race(
+        12,
+        lambda _: create_order(
+            ctx, buyer_id=buyer, lines=[{"sku": "CORE-1", "quantity": 1}], idempotency_key="same"
+        ),
+    )
+    assert [r for r in results if isinstance(r, DomainError)] == []
+    assert len({order["id"] for order, _ in results}) == 1
+
+
+def test_parallel_rebinds_cannot_close_a_cycle(pg_ctx: Ctx) -> None:
+    from shequn.members.service import get_member
+    from shequn.referrals.service import rebind_member
+
+    ctx = pg_ctx
+    a = f.member(ctx, "A")
+    b = f.member(ctx, "B")
+    moves = [(a, b), (b, a)] * 4
+    results = race(
+        len(moves),
+        lambda i: rebind_member(ctx, member_id=moves[i][0], referrer_id=moves[i][1], reason="争议"),
+    )
+    errors = Counter(r.code for r in results if isinstance(r, DomainError))
+    assert set(errors) <= {"referral_cycle", "rebind_same_referrer"}
+    referrers = {
+        get_member(ctx, member_id=a)["referrer_id"],
+        get_member(ctx, member_id=b)["referrer_id"],
+    }
+    assert None in referrers
