@@ -139,6 +139,7 @@ def simulate(
 
     # Heavy-tailed forest: a few seeds, then preferential attachment by team size.
     weights: list[int] = []
+    position: dict[str, int] = {}
     start = clock.now()
     step = timedelta(days=days) / max(members, 1) * 0.6
     for index in range(members):
@@ -152,10 +153,11 @@ def simulate(
             referrer_id=referrer,
             source=rng.choice(["share_link", "share_link", "qr_scene", "staff"]),
         )
+        position[member["id"]] = len(result.members)
         result.members.append(member["id"])
         weights.append(1)
         if referrer is not None:
-            weights[result.members.index(referrer)] += 3
+            weights[position[referrer]] += 3
         clock.set(start + step * (index + 1))
         if progress:
             progress("members", index + 1, members)

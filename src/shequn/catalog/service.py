@@ -65,19 +65,32 @@ def _write_tier_prices(
         tx.execute(insert(product_tier_prices), rows)
 
 
-def _product_view(tx: Connection, tenant_id: str, row: Any) -> dict[str, Any]:
-    prices = tx.execute(
-        select(
-            product_tier_prices.c.tier_id,
-            product_tier_prices.c.member_price_fen,
-            product_tier_prices.c.wholesale_price_fen,
-        )
+def _tier_prices(
+    tx: Connection, tenant_id: str, product_ids: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {p: [] for p in product_ids}
+    if not product_ids:
+        return out
+    rows = tx.execute(
+        select(product_tier_prices)
         .where(
             product_tier_prices.c.tenant_id == tenant_id,
-            product_tier_prices.c.product_id == row.id,
+            product_tier_prices.c.product_id.in_(list(product_ids)),
         )
         .order_by(product_tier_prices.c.tier_id)
     ).all()
+    for p in rows:
+        out[p.product_id].append(
+            {
+                "tier_id": p.tier_id,
+                "member_price_fen": p.member_price_fen,
+                "wholesale_price_fen": p.wholesale_price_fen,
+            }
+        )
+    return out
+
+
+def _view(row: Any, prices: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "id": row.id,
         "sku": row.sku,
@@ -86,9 +99,13 @@ def _product_view(tx: Connection, tenant_id: str, row: Any) -> dict[str, Any]:
         "ladder_role": row.ladder_role,
         "category": row.category,
         "active": row.active,
-        "tier_prices": [dict(p._mapping) for p in prices],
+        "tier_prices": prices,
         "created_at": row.created_at,
     }
+
+
+def _product_view(tx: Connection, tenant_id: str, row: Any) -> dict[str, Any]:
+    return _view(row, _tier_prices(tx, tenant_id, [row.id])[row.id])
 
 
 def create_product(
@@ -217,4 +234,5 @@ def list_products(
         if active is not None:
             query = query.where(products.c.active.is_(active))
         rows = tx.execute(query.order_by(products.c.sku)).all()
-        return [_product_view(tx, ctx.tenant_id, r) for r in rows]
+        prices = _tier_prices(tx, ctx.tenant_id, [r.id for r in rows])
+        return [_view(r, prices[r.id]) for r in rows]

@@ -23,10 +23,22 @@ from shequn.i18n import negotiate, set_locale, translate
 from shequn.money import format_fen
 from shequn.schema import upgrade_database
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Shequn 社群 community commerce")
-tenant_app = typer.Typer(no_args_is_help=True, help="Tenants")
-key_app = typer.Typer(no_args_is_help=True, help="API keys")
-ledger_app = typer.Typer(no_args_is_help=True, help="Ledger")
+
+def _t(key: str, **params: Any) -> str:
+    return translate(key, **params)
+
+
+def _setup_locale() -> None:
+    set_locale(negotiate(os.environ.get("SHEQUN_LOCALE") or os.environ.get("LANG"), "zh_CN"))
+
+
+# Help texts are rendered when the commands are declared, so the language is chosen first.
+_setup_locale()
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=_t("cli.help.app"))
+tenant_app = typer.Typer(no_args_is_help=True, help=_t("cli.help.tenant"))
+key_app = typer.Typer(no_args_is_help=True, help=_t("cli.help.key"))
+ledger_app = typer.Typer(no_args_is_help=True, help=_t("cli.help.ledger"))
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(ledger_app, name="ledger")
@@ -35,20 +47,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 DatabaseOption = Annotated[
-    str | None, typer.Option("--database-url", envvar="SHEQUN_DATABASE_URL", help="Database URL")
+    str | None,
+    typer.Option("--database-url", envvar="SHEQUN_DATABASE_URL", help=_t("cli.opt.database_url")),
 ]
 TenantOption = Annotated[
-    str, typer.Option("--tenant", "-t", envvar="SHEQUN_TENANT", help="Tenant id")
+    str, typer.Option("--tenant", "-t", envvar="SHEQUN_TENANT", help=_t("cli.opt.tenant"))
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON")]
-
-
-def _t(key: str, **params: Any) -> str:
-    return translate(key, **params)
-
-
-def _setup_locale() -> None:
-    set_locale(negotiate(os.environ.get("SHEQUN_LOCALE") or os.environ.get("LANG"), "zh_CN"))
+JsonOption = Annotated[bool, typer.Option("--json", help=_t("cli.opt.json"))]
 
 
 def _database(url: str | None) -> Database:
@@ -75,7 +80,7 @@ def main_callback() -> None:
     _setup_locale()
 
 
-@app.command()
+@app.command(help=_t("cli.help.init"))
 def init(database_url: DatabaseOption = None) -> None:
     """Create or upgrade the database schema."""
     url = database_url or load_settings().database_url
@@ -83,11 +88,11 @@ def init(database_url: DatabaseOption = None) -> None:
     console.print(_t("cli.init_done", url=url))
 
 
-@app.command()
+@app.command(help=_t("cli.help.serve"))
 def serve(
-    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    host: Annotated[str, typer.Option(help=_t("cli.opt.host"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help=_t("cli.opt.port"))] = 8000,
+    workers: Annotated[int, typer.Option(help=_t("cli.opt.workers"))] = 1,
     database_url: DatabaseOption = None,
 ) -> None:
     """Serve the REST API."""
@@ -108,7 +113,7 @@ def serve(
     )
 
 
-@tenant_app.command("create")
+@tenant_app.command("create", help=_t("cli.help.tenant_create"))
 def tenant_create(
     name: str, database_url: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -129,7 +134,7 @@ def tenant_create(
         console.print(_t("cli.api_key_once", api_key=api_key), soft_wrap=True)
 
 
-@tenant_app.command("list")
+@tenant_app.command("list", help=_t("cli.help.tenant_list"))
 def tenant_list(database_url: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """List tenants."""
     from shequn.tenancy.service import list_tenants
@@ -147,11 +152,11 @@ def tenant_list(database_url: DatabaseOption = None, as_json: JsonOption = False
     console.print(table)
 
 
-@key_app.command("create")
+@key_app.command("create", help=_t("cli.help.key_create"))
 def key_create(
     tenant: TenantOption,
-    name: Annotated[str, typer.Option(help="Key name")],
-    role: Annotated[str, typer.Option(help="owner | operator | readonly")] = "operator",
+    name: Annotated[str, typer.Option(help=_t("cli.opt.key_name"))],
+    role: Annotated[str, typer.Option(help=_t("cli.opt.role"))] = "operator",
     database_url: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -169,7 +174,7 @@ def key_create(
         console.print(_t("cli.api_key_once", api_key=key["api_key"]), soft_wrap=True)
 
 
-@key_app.command("list")
+@key_app.command("list", help=_t("cli.help.key_list"))
 def key_list(
     tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -198,7 +203,7 @@ def key_list(
     console.print(table)
 
 
-@key_app.command("revoke")
+@key_app.command("revoke", help=_t("cli.help.key_revoke"))
 def key_revoke(tenant: TenantOption, key_id: str, database_url: DatabaseOption = None) -> None:
     """Revoke an API key."""
     from shequn.tenancy.service import revoke_api_key
@@ -211,7 +216,7 @@ def key_revoke(tenant: TenantOption, key_id: str, database_url: DatabaseOption =
     console.print(_t("cli.key_revoked", key_id=key_id))
 
 
-@app.command()
+@app.command(help=_t("cli.help.settle"))
 def settle(
     tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -237,7 +242,7 @@ def settle(
     )
 
 
-@app.command()
+@app.command(help=_t("cli.help.compliance"))
 def compliance(
     tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -282,7 +287,7 @@ def _print_compliance(report: dict[str, Any]) -> None:
     console.print(live)
 
 
-@ledger_app.command("verify")
+@ledger_app.command("verify", help=_t("cli.help.ledger_verify"))
 def ledger_verify(tenant: TenantOption, database_url: DatabaseOption = None) -> None:
     """Check every cached balance against its postings and every transaction's zero sum."""
     from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
@@ -299,17 +304,13 @@ def ledger_verify(tenant: TenantOption, database_url: DatabaseOption = None) -> 
     console.print(f"[green]{_t('cli.ledger_ok')}[/green]")
 
 
-@app.command()
+@app.command(help=_t("cli.help.demo"))
 def demo(
-    port: Annotated[int, typer.Option(help="Port")] = 8000,
-    members: Annotated[int, typer.Option(help="Members to simulate")] = 300,
-    days: Annotated[int, typer.Option(help="Days to simulate")] = 60,
-    database: Annotated[Path, typer.Option(help="SQLite file (recreated)")] = Path(
-        "shequn-demo.db"
-    ),
-    serve_api: Annotated[
-        bool, typer.Option("--serve/--no-serve", help="Serve the API afterwards")
-    ] = True,
+    port: Annotated[int, typer.Option(help=_t("cli.opt.port"))] = 8000,
+    members: Annotated[int, typer.Option(help=_t("cli.opt.members"))] = 300,
+    days: Annotated[int, typer.Option(help=_t("cli.opt.days"))] = 60,
+    database: Annotated[Path, typer.Option(help=_t("cli.opt.database"))] = Path("shequn-demo.db"),
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve", help=_t("cli.opt.serve"))] = True,
 ) -> None:
     """Create a fresh demo database, print a summary and serve the API on 127.0.0.1."""
     from shequn.simulate import simulate
