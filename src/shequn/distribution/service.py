@@ -31,7 +31,7 @@ from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import Event, record_events
 from shequn.ids import new_id
 from shequn.ledger.rules import Posting, Purpose, brand_account, member_account, split_reversal
-from shequn.ledger.service import lock_balances, post_transaction
+from shequn.ledger.service import JournalEntry, lock_balances, post_transaction
 from shequn.members.tables import members
 from shequn.tenancy.rules import TenantSettings
 from shequn.tenancy.service import load_settings
@@ -388,51 +388,58 @@ def activate_plan(ctx: Ctx, *, plan_id: str) -> dict[str, Any]:
 # --- lifecycle -------------------------------------------------------------------------------
 
 
+def _needs_tiers(spec: PlanSpec) -> bool:
+    return (
+        spec.mode is PlanMode.DIFFERENTIAL
+        or spec.peer_bonus_bp > 0
+        or any(r.tier_ids is not None for r in spec.rules)
+    )
+
+
 def accrue_commissions(
     tx: Connection,
     *,
     settings: TenantSettings,
     tier_list: Sequence[TierSpec],
     order_id: str,
-    buyer: Row[Any],
+    buyer: Any,
     lines: Sequence[SaleLine],
     at: datetime,
-) -> list[Award]:
-    """Compute the active plan's commission for a paid order and freeze it in the uplines'
-    pending wallets. Returns the awards written."""
+) -> tuple[list[Award], JournalEntry | None]:
+    """Compute the active plan's commission for a paid order, write its lines, and return the
+    journal entry that freezes it in the uplines' pending wallets (the caller posts it)."""
     from shequn.compliance.rules import runtime_cap_bp
 
     if settings.active_plan_id is None:
-        return []
+        return [], None
     upline_ids = [a for a in (buyer.referrer_id, buyer.ancestor_2, buyer.ancestor_3) if a]
     if not upline_ids:
-        return []
+        return [], None
     spec = load_plan(tx, settings.tenant_id, settings.active_plan_id)
     upline_ids = upline_ids[: spec.depth]
+    tier_of: dict[str, str | None] = {}
+    if _needs_tiers(spec):
+        tier_of = dict(
+            tx.execute(
+                select(members.c.id, members.c.tier_id).where(
+                    members.c.tenant_id == settings.tenant_id, members.c.id.in_(upline_ids)
+                )
+            ).all()
+        )
     ranks = {t.id: t.rank for t in tier_list}
-    tier_of = dict(
-        tx.execute(
-            select(members.c.id, members.c.tier_id).where(
-                members.c.tenant_id == settings.tenant_id, members.c.id.in_(upline_ids)
-            )
-        ).all()
-    )
-    chain = [
-        ChainMember(m, tier_of.get(m), ranks.get(tier_of[m]) if tier_of.get(m) else None)
-        for m in upline_ids
-    ]
-    buyer_member = ChainMember(
-        buyer.id, buyer.tier_id, ranks.get(buyer.tier_id) if buyer.tier_id else None
-    )
+
+    def as_chain(member_id: str, tier_id: str | None) -> ChainMember:
+        return ChainMember(member_id, tier_id, ranks.get(tier_id) if tier_id else None)
+
     awards = compute_awards(
         spec,
-        buyer=buyer_member,
-        uplines=chain,
+        buyer=as_chain(buyer.id, buyer.tier_id),
+        uplines=[as_chain(m, tier_of.get(m)) for m in upline_ids],
         lines=lines,
         cap_bp=runtime_cap_bp(settings.compliance_profile, settings.custom_commission_cap_bp),
     )
     if not awards:
-        return []
+        return [], None
     tx.execute(
         insert(commission_lines),
         [
@@ -461,20 +468,17 @@ def accrue_commissions(
     for a in awards:
         per_member[a.beneficiary_id] += a.amount_fen
     total = sum(per_member.values())
-    post_transaction(
-        tx,
-        tenant_id=settings.tenant_id,
+    entry = JournalEntry(
         kind="commission_accrued",
         ref_type="order",
         ref_id=order_id,
-        at=at,
         items=[Posting(brand_account(Purpose.BRAND_CLEARING), -total, settings.currency)]
         + [
             Posting(member_account(m, Purpose.WALLET_PENDING), amount, settings.currency)
             for m, amount in sorted(per_member.items())
         ],
     )
-    return awards
+    return awards, entry
 
 
 _shrink_line = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -85,6 +86,69 @@ _bump_balance = (
 )
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """One journal transaction to be written; see `post_entries`."""
+
+    kind: str
+    ref_type: str
+    ref_id: str
+    items: Sequence[Posting]
+    preapplied: frozenset[str] = frozenset()
+
+
+def post_entries(
+    tx: Connection, *, tenant_id: str, at: datetime, entries: Sequence[JournalEntry]
+) -> list[str]:
+    """Write balanced journal transactions (one statement per table, however many entries)
+    and move the cached member balances.
+
+    `preapplied` names accounts whose cached balance the caller already moved with a guarded
+    update (a withdrawal's conditional debit)."""
+    journal_rows: list[dict[str, object]] = []
+    posting_rows: list[dict[str, object]] = []
+    deltas: dict[str, int] = defaultdict(int)
+    for entry in entries:
+        kept = check_balanced(entry.items)
+        journal_id = new_id("jtx")
+        journal_rows.append(
+            {
+                "tenant_id": tenant_id,
+                "id": journal_id,
+                "kind": entry.kind,
+                "ref_type": entry.ref_type,
+                "ref_id": entry.ref_id,
+                "occurred_at": at,
+            }
+        )
+        for p in kept:
+            posting_rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "id": new_id("pst"),
+                    "transaction_id": journal_id,
+                    "account_id": p.account_id,
+                    "currency": p.currency,
+                    "amount": p.amount,
+                    "occurred_at": at,
+                }
+            )
+            if is_member_account(p.account_id) and p.account_id not in entry.preapplied:
+                deltas[p.account_id] += p.amount
+    if not journal_rows:
+        return []
+    tx.execute(insert(journal_transactions), journal_rows)
+    tx.execute(insert(postings), posting_rows)
+    bumps = [
+        {"t_id": tenant_id, "a_id": account_id, "delta": delta}
+        for account_id, delta in sorted(deltas.items())  # fixed order: no lock cycles
+        if delta
+    ]
+    if bumps:
+        tx.execute(_bump_balance, bumps)
+    return [str(row["id"]) for row in journal_rows]
+
+
 def post_transaction(
     tx: Connection,
     *,
@@ -96,49 +160,9 @@ def post_transaction(
     items: Iterable[Posting],
     preapplied: frozenset[str] = frozenset(),
 ) -> str:
-    """Write one balanced journal transaction and move the cached member balances.
-
-    `preapplied` names accounts whose cached balance the caller already moved with a guarded
-    update (a withdrawal's conditional debit)."""
-    kept = check_balanced(items)
-    journal_id = new_id("jtx")
-    tx.execute(
-        insert(journal_transactions).values(
-            tenant_id=tenant_id,
-            id=journal_id,
-            kind=kind,
-            ref_type=ref_type,
-            ref_id=ref_id,
-            occurred_at=at,
-        )
-    )
-    tx.execute(
-        insert(postings),
-        [
-            {
-                "tenant_id": tenant_id,
-                "id": new_id("pst"),
-                "transaction_id": journal_id,
-                "account_id": p.account_id,
-                "currency": p.currency,
-                "amount": p.amount,
-                "occurred_at": at,
-            }
-            for p in kept
-        ],
-    )
-    deltas: dict[str, int] = defaultdict(int)
-    for p in kept:
-        if is_member_account(p.account_id) and p.account_id not in preapplied:
-            deltas[p.account_id] += p.amount
-    bumps = [
-        {"t_id": tenant_id, "a_id": account_id, "delta": delta}
-        for account_id, delta in sorted(deltas.items())
-        if delta
-    ]
-    if bumps:
-        tx.execute(_bump_balance, bumps)
-    return journal_id
+    """Write one balanced journal transaction."""
+    entry = JournalEntry(kind, ref_type, ref_id, list(items), preapplied)
+    return post_entries(tx, tenant_id=tenant_id, at=at, entries=[entry])[0]
 
 
 def debit_if_covered(tx: Connection, *, tenant_id: str, account_id: str, amount: int) -> bool:

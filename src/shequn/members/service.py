@@ -399,8 +399,9 @@ def update_member(
 
 def record_purchase(
     tx: Connection, *, tenant_id: str, member_id: str, amount_fen: int, at: datetime
-) -> bool:
-    """Add a paid order to the buyer's facts; returns True when it was the first one."""
+) -> Row[Any]:
+    """Add a paid order to the buyer's facts and return the buyer as it now is (with
+    `paid_order_count == 1` on a first purchase)."""
     row = tx.execute(
         update(members)
         .where(members.c.tenant_id == tenant_id, members.c.id == member_id)
@@ -414,13 +415,12 @@ def record_purchase(
             last_paid_at=at,
             updated_at=at,
         )
-        .returning(members.c.paid_order_count, members.c.referrer_id)
+        .returning(*members.c)
     ).one()
-    first = row.paid_order_count == 1
-    if first and row.referrer_id is not None:
+    if row.paid_order_count == 1 and row.referrer_id is not None:
         tx.execute(
             update(members)
             .where(members.c.tenant_id == tenant_id, members.c.id == row.referrer_id)
             .values(referred_buyer_count=members.c.referred_buyer_count + 1)
         )
-    return bool(first)
+    return row

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, insert, select, update
@@ -18,7 +19,7 @@ from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import Event, record_events
 from shequn.ids import new_id
 from shequn.ledger.rules import Posting, Purpose, brand_account, system_account
-from shequn.ledger.service import post_transaction
+from shequn.ledger.service import JournalEntry, post_entries, post_transaction
 from shequn.members.service import record_purchase, require_member
 from shequn.members.tables import members
 from shequn.money import MAX_AMOUNT_FEN
@@ -33,9 +34,11 @@ from shequn.orders.rules import (
 )
 from shequn.orders.tables import order_lines, orders, payments, refunds
 from shequn.referrals.service import bind_by_policy, lock_tree
+from shequn.tenancy.rules import TenantSettings
 from shequn.tenancy.service import load_settings
 from shequn.tiers.rules import tier_price
-from shequn.tiers.service import apply_upgrade, load_tiers
+from shequn.tiers.service import apply_upgrade, cached_tiers
+from shequn.tiers.tables import tiers
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
@@ -179,9 +182,15 @@ def create_order(
                 if replay is not None:
                     return replay, True
             buyer = tx.execute(
-                select(members.c.id, members.c.tier_id).where(
-                    members.c.tenant_id == ctx.tenant_id, members.c.id == buyer_id
+                select(members.c.id, members.c.tier_id, tiers.c.discount_bp)
+                .select_from(
+                    members.outerjoin(
+                        tiers,
+                        (tiers.c.tenant_id == members.c.tenant_id)
+                        & (tiers.c.id == members.c.tier_id),
+                    )
                 )
+                .where(members.c.tenant_id == ctx.tenant_id, members.c.id == buyer_id)
             ).first()
             if buyer is None:
                 raise NotFound("member_not_found", id=buyer_id)
@@ -203,11 +212,9 @@ def create_order(
                     raise NotFound("product_not_found", sku=sku)
                 if not found[sku].active:
                     raise Conflict("product_inactive", sku=sku)
-            discount_bp = 0
+            discount_bp = buyer.discount_bp or 0
             explicit: dict[str, int | None] = {}
             if buyer.tier_id is not None:
-                tier_list = load_tiers(tx, ctx.tenant_id)
-                discount_bp = next((t.discount_bp for t in tier_list if t.id == buyer.tier_id), 0)
                 explicit = dict(
                     tx.execute(
                         select(
@@ -349,9 +356,8 @@ def pay_order(
         raise InvalidInput("amount_invalid", field="amount_fen")
     now = ctx.clock.now()
     with ctx.db.transaction() as tx:
-        seen = _payment_by_txn(tx, ctx.tenant_id, txn)
-        if seen is not None:
-            return _replayed_payment(tx, ctx.tenant_id, seen, order_id), True
+        # The guarded update is the lock: of many identical callbacks one flips the status,
+        # the others wait for it and then find the payment it recorded.
         paid = tx.execute(
             update(orders)
             .where(
@@ -380,49 +386,19 @@ def pay_order(
             # Another order already holds this provider transaction id; nothing is kept.
             raise Conflict("payment_txn_reused", provider_txn_id=txn) from None
         settings = load_settings(tx, ctx.tenant_id)
-        if amount_fen > 0:
-            post_transaction(
-                tx,
-                tenant_id=ctx.tenant_id,
-                kind="payment_received",
-                ref_type="order",
-                ref_id=order_id,
-                at=now,
-                items=[
-                    Posting(
-                        system_account(Purpose.PAYMENT_CLEARING), -amount_fen, settings.currency
-                    ),
-                    Posting(brand_account(Purpose.SALES), amount_fen, settings.currency),
-                ],
-            )
-        first_purchase = record_purchase(
+        buyer = record_purchase(
             tx, tenant_id=ctx.tenant_id, member_id=paid.buyer_id, amount_fen=amount_fen, at=now
         )
-        buyer = require_member(tx, ctx.tenant_id, paid.buyer_id)
+        first_purchase = buyer.paid_order_count == 1
         if (
             first_purchase
             and buyer.referrer_id is None
             and settings.binding.trigger == "first_paid_order"
         ):
-            lock_tree(tx, ctx.tenant_id)
-            if bind_by_policy(
-                tx,
-                settings=settings,
-                member_id=buyer.id,
-                phone=buyer.phone,
-                external_id=buyer.external_id,
-                actor=ctx.actor,
-                at=now,
-            ):
-                buyer = require_member(tx, ctx.tenant_id, paid.buyer_id)
-                tx.execute(
-                    update(members)
-                    .where(members.c.tenant_id == ctx.tenant_id, members.c.id == buyer.referrer_id)
-                    .values(referred_buyer_count=members.c.referred_buyer_count + 1)
-                )
+            buyer = _bind_on_first_payment(tx, settings, buyer, ctx.actor, now)
         line_rows = _lines_of(tx, ctx.tenant_id, order_id)
-        tier_list = load_tiers(tx, ctx.tenant_id)
-        awards = accrue_commissions(
+        tier_list = cached_tiers(tx, settings)
+        awards, accrual = accrue_commissions(
             tx,
             settings=settings,
             tier_list=tier_list,
@@ -441,10 +417,27 @@ def pay_order(
             ],
             at=now,
         )
+        entries = [] if accrual is None else [accrual]
+        if amount_fen > 0:
+            entries.insert(
+                0,
+                JournalEntry(
+                    kind="payment_received",
+                    ref_type="order",
+                    ref_id=order_id,
+                    items=[
+                        Posting(
+                            system_account(Purpose.PAYMENT_CLEARING), -amount_fen, settings.currency
+                        ),
+                        Posting(brand_account(Purpose.SALES), amount_fen, settings.currency),
+                    ],
+                ),
+            )
+        post_entries(tx, tenant_id=ctx.tenant_id, at=now, entries=entries)
         new_tier = apply_upgrade(
             tx,
             tenant_id=ctx.tenant_id,
-            member_id=buyer.id,
+            member=buyer,
             tier_list=tier_list,
             actor=ctx.actor,
             at=now,
@@ -485,6 +478,31 @@ def pay_order(
                 for a in awards
             ],
         }, False
+
+
+def _bind_on_first_payment(
+    tx: Connection, settings: TenantSettings, buyer: Row[Any], actor: str, at: datetime
+) -> Row[Any]:
+    """Under the `first_paid_order` trigger the binding happens now, so this very order
+    already pays the new referrer's chain."""
+    lock_tree(tx, settings.tenant_id)
+    referrer = bind_by_policy(
+        tx,
+        settings=settings,
+        member_id=buyer.id,
+        phone=buyer.phone,
+        external_id=buyer.external_id,
+        actor=actor,
+        at=at,
+    )
+    if referrer is None:
+        return buyer
+    tx.execute(
+        update(members)
+        .where(members.c.tenant_id == settings.tenant_id, members.c.id == referrer)
+        .values(referred_buyer_count=members.c.referred_buyer_count + 1)
+    )
+    return require_member(tx, settings.tenant_id, buyer.id)
 
 
 def _payment_by_txn(tx: Connection, tenant_id: str, txn: str) -> Any:

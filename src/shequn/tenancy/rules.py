@@ -81,6 +81,7 @@ class TenantSettings:
     withdrawal_auto_approve_max_fen: int = 50_000
     stage_criteria: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STAGE_CRITERIA))
     active_plan_id: str | None = None
+    tiers_version: int = 0
 
 
 _INT_BOUNDS: dict[str, tuple[int, int]] = {

@@ -40,7 +40,10 @@ def create_tenant(*, db: Database, clock: Clock, name: str, actor: str = "cli") 
         tx.execute(insert(tenants).values(tenant_id=tenant_id, name=clean, created_at=now))
         tx.execute(
             insert(tenant_settings).values(
-                tenant_id=tenant_id, stage_criteria=dict(DEFAULT_STAGE_CRITERIA), updated_at=now
+                tenant_id=tenant_id,
+                stage_criteria=dict(DEFAULT_STAGE_CRITERIA),
+                tiers_version=0,
+                updated_at=now,
             )
         )
         ensure_tenant_accounts(tx, tenant_id=tenant_id, currency="CNY")
@@ -247,12 +250,14 @@ def load_settings(tx: Connection, tenant_id: str, *, for_update: bool = False) -
         withdrawal_auto_approve_max_fen=row.withdrawal_auto_approve_max_fen,
         stage_criteria=dict(row.stage_criteria),
         active_plan_id=row.active_plan_id,
+        tiers_version=row.tiers_version,
     )
 
 
 def settings_view(settings: TenantSettings) -> dict[str, Any]:
     data = asdict(settings)
     data["binding_policy"] = data.pop("binding")
+    del data["tiers_version"]
     return data
 
 

@@ -54,6 +54,8 @@ tenant_settings = Table(
     Column("withdrawal_auto_approve_max_fen", Fen, nullable=False, default=50_000),
     Column("stage_criteria", JsonType, nullable=False),
     Column("active_plan_id", Id, nullable=True),
+    # Bumped on every tier change, so processes can cache the tier list safely.
+    Column("tiers_version", Integer, nullable=False, default=0),
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("tenant_id"),
 )

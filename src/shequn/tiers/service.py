@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,8 @@ from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import record_event
 from shequn.ids import new_id
 from shequn.members.tables import members
+from shequn.tenancy.rules import TenantSettings
+from shequn.tenancy.tables import tenant_settings
 from shequn.tiers.rules import TierSpec, UpgradeFacts, best_tier
 from shequn.tiers.tables import tiers
 
@@ -22,6 +25,33 @@ _CRITERIA = (
     "upgrade_product_sku",
     "upgrade_team_headcount",
 )
+
+
+_tier_cache: dict[tuple[str, int], list[TierSpec]] = {}
+_tier_cache_lock = threading.Lock()
+
+
+def cached_tiers(tx: Connection, settings: TenantSettings) -> list[TierSpec]:
+    """The tier list, cached per process and keyed by the tenant's tier version."""
+    key = (settings.tenant_id, settings.tiers_version)
+    with _tier_cache_lock:
+        found = _tier_cache.get(key)
+    if found is not None:
+        return found
+    loaded = load_tiers(tx, settings.tenant_id)
+    with _tier_cache_lock:
+        if len(_tier_cache) > 5_000:
+            _tier_cache.clear()
+        _tier_cache[key] = loaded
+    return loaded
+
+
+def _bump_tiers_version(tx: Connection, tenant_id: str) -> None:
+    tx.execute(
+        update(tenant_settings)
+        .where(tenant_settings.c.tenant_id == tenant_id)
+        .values(tiers_version=tenant_settings.c.tiers_version + 1)
+    )
 
 
 def load_tiers(tx: Connection, tenant_id: str) -> list[TierSpec]:
@@ -100,6 +130,7 @@ def create_tier(ctx: Ctx, **fields: Any) -> dict[str, Any]:
                     **{"discount_bp": 0, "may_distribute": False, **values},
                 )
             )
+            _bump_tiers_version(tx, ctx.tenant_id)
             record_event(
                 tx,
                 tenant_id=ctx.tenant_id,
@@ -151,6 +182,7 @@ def update_tier(ctx: Ctx, *, tier_id: str, **fields: Any) -> dict[str, Any]:
             if row is None or (result is not None and result.rowcount != 1):
                 raise NotFound("tier_not_found", id=tier_id)
             if values:
+                _bump_tiers_version(tx, ctx.tenant_id)
                 record_event(
                     tx,
                     tenant_id=ctx.tenant_id,
@@ -185,24 +217,19 @@ def apply_upgrade(
     tx: Connection,
     *,
     tenant_id: str,
-    member_id: str,
+    member: Any,
     tier_list: list[TierSpec],
     actor: str,
     at: datetime,
 ) -> str | None:
-    """Move the member up to the best tier its facts reach; never down. Returns the new tier."""
+    """Move the member up to the best tier its facts reach; never down. `member` carries id,
+    tier_id, paid_total_fen, max_order_fen and team_count as they are now. Returns the new
+    tier."""
     if not any(t.has_criteria for t in tier_list):
         return None
     from shequn.orders.tables import order_lines, orders
 
-    member = tx.execute(
-        select(
-            members.c.tier_id,
-            members.c.paid_total_fen,
-            members.c.max_order_fen,
-            members.c.team_count,
-        ).where(members.c.tenant_id == tenant_id, members.c.id == member_id)
-    ).one()
+    member_id = member.id
     by_id = {t.id: t for t in tier_list}
     current = by_id.get(member.tier_id) if member.tier_id else None
     skus = {t.upgrade_product_sku for t in tier_list if t.upgrade_product_sku}
