@@ -196,6 +196,13 @@ class _KeyCache:
 _KEY_CACHE = _KeyCache()
 
 
+def cached_principal(raw_key: str) -> Principal | None:
+    """The principal for a key authenticated moments ago, without touching the database."""
+    if not raw_key.startswith("sk_") or len(raw_key) > 100:
+        return None
+    return _KEY_CACHE.get(hash_api_key(raw_key))
+
+
 def authenticate(*, db: Database, raw_key: str, cache_seconds: float = 0) -> Principal:
     if not raw_key.startswith("sk_") or len(raw_key) > 100:
         raise Unauthorized("api_key_invalid")
