@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from shequn.clock import Clock
 from shequn.config import Settings
@@ -27,10 +27,28 @@ class AppState:
     clock: Clock
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class Body(BaseModel):
     """Request bodies refuse unknown fields and coerce nothing (a float is not a fen)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        # PostgreSQL cannot store NUL in text; refuse it at the door on every backend.
+        if _has_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
 
 
 _bearer = HTTPBearer(auto_error=False)

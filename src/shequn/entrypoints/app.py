@@ -32,8 +32,9 @@ _HTTP_CODES = {
 }
 
 
-class LocaleMiddleware:
-    """Pick the response language from Accept-Language for the whole request."""
+class RequestGuardMiddleware:
+    """Pick the response language from Accept-Language for the whole request, and refuse
+    NUL characters in the path or query (no database can store them)."""
 
     def __init__(self, app: ASGIApp, default: str) -> None:
         self.app = app
@@ -47,6 +48,14 @@ class LocaleMiddleware:
                     header = value.decode("latin-1")
                     break
             set_locale(negotiate(header, self.default))  # type: ignore[arg-type]
+            raw = scope.get("raw_path") or b""
+            query = scope.get("query_string") or b""
+            if b"%00" in raw or b"%00" in query or "\x00" in scope.get("path", ""):
+                response = JSONResponse(
+                    error_body("bad_request", translate("error.bad_request")), status_code=400
+                )
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
@@ -137,7 +146,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    app.add_middleware(LocaleMiddleware, default=settings.default_locale)
+    app.add_middleware(RequestGuardMiddleware, default=settings.default_locale)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -97,7 +97,7 @@ def team(ctx: Reader, member_id: str) -> dict[str, Any]:
 def team_members(
     ctx: Reader,
     member_id: str,
-    max_depth: int | None = Query(default=None, ge=1),
+    max_depth: int | None = Query(default=None, ge=1, le=1000),
     after: str | None = None,
     limit: int = Query(default=100, ge=1, le=500),
 ) -> list[dict[str, Any]]:
