@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src" / "shequn"
 
 
+CHECKED = [name for name in ("src", "tests", "bench") if (ROOT / name).is_dir()]
+
+
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, check=False
@@ -20,12 +23,12 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint_is_clean() -> None:
-    result = _run("ruff", "check", "src", "tests", "bench")
+    result = _run("ruff", "check", *CHECKED)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format_is_clean() -> None:
-    result = _run("ruff", "format", "--check", "src", "tests", "bench")
+    result = _run("ruff", "format", "--check", *CHECKED)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
