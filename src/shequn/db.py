@@ -119,7 +119,10 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
         parsed,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No ping per checkout (it costs a round trip and a transaction on every request): a
+        # connection broken by a server restart fails one request, which invalidates the pool;
+        # connections are also renewed every half hour.
+        pool_recycle=1800,
         connect_args={"prepare_threshold": 2},
     )
 

@@ -26,7 +26,12 @@ from shequn.distribution.rules import (
     scaled_amount,
     validate_plan,
 )
-from shequn.distribution.tables import commission_lines, commission_plans, commission_rules
+from shequn.distribution.tables import (
+    COMMISSION_STATUSES,
+    commission_lines,
+    commission_plans,
+    commission_rules,
+)
 from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import Event, record_events
 from shequn.ids import new_id
@@ -619,6 +624,8 @@ def member_commissions(
 
     if not 1 <= limit <= 500:
         raise InvalidInput("limit_out_of_range", low=1, high=500)
+    if status is not None and status not in COMMISSION_STATUSES:
+        raise InvalidInput("commission_status_invalid", status=status)
     with ctx.db.read() as tx:
         require_member(tx, ctx.tenant_id, member_id)
         query = select(commission_lines).where(

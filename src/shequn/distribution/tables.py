@@ -54,6 +54,8 @@ commission_rules = Table(
     CheckConstraint("level >= 1 AND level <= 3", name="level"),
 )
 
+COMMISSION_STATUSES = ("pending", "available", "withdrawn", "cancelled", "reversed")
+
 commission_lines = Table(
     "commission_lines",
     metadata,
@@ -78,7 +80,7 @@ commission_lines = Table(
     Index(None, "tenant_id", "order_id"),
     Index(None, "tenant_id", "beneficiary_id", "status"),
     CheckConstraint(
-        "status IN ('pending', 'available', 'withdrawn', 'cancelled', 'reversed')", name="status"
+        "status IN (" + ", ".join(f"'{s}'" for s in COMMISSION_STATUSES) + ")", name="status"
     ),
     CheckConstraint(
         "amount_fen > 0 AND cancelled_fen + reversed_fen <= amount_fen", name="amounts"
