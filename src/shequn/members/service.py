@@ -6,10 +6,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, case, delete, exists, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Row,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from shequn.context import Ctx
+from shequn.db import UTCDateTime
 from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import record_event
 from shequn.ids import new_id
@@ -403,24 +416,33 @@ def record_purchase(
     """Add a paid order to the buyer's facts and return the buyer as it now is (with
     `paid_order_count == 1` on a first purchase)."""
     row = tx.execute(
-        update(members)
-        .where(members.c.tenant_id == tenant_id, members.c.id == member_id)
-        .values(
-            paid_order_count=members.c.paid_order_count + 1,
-            paid_total_fen=members.c.paid_total_fen + amount_fen,
-            max_order_fen=case(
-                (members.c.max_order_fen < amount_fen, amount_fen), else_=members.c.max_order_fen
-            ),
-            first_paid_at=func.coalesce(members.c.first_paid_at, at),
-            last_paid_at=at,
-            updated_at=at,
-        )
-        .returning(*members.c)
+        _record_purchase, {"t_id": tenant_id, "m_id": member_id, "amount": amount_fen, "at": at}
     ).one()
     if row.paid_order_count == 1 and row.referrer_id is not None:
-        tx.execute(
-            update(members)
-            .where(members.c.tenant_id == tenant_id, members.c.id == row.referrer_id)
-            .values(referred_buyer_count=members.c.referred_buyer_count + 1)
-        )
+        tx.execute(_count_referred_buyer, {"t_id": tenant_id, "m_id": row.referrer_id})
     return row
+
+
+# The payment path's statements, built once.
+_amount = bindparam("amount", type_=BigInteger)
+_at = bindparam("at", type_=UTCDateTime())
+_record_purchase = (
+    update(members)
+    .where(members.c.tenant_id == bindparam("t_id"), members.c.id == bindparam("m_id"))
+    .values(
+        paid_order_count=members.c.paid_order_count + 1,
+        paid_total_fen=members.c.paid_total_fen + _amount,
+        max_order_fen=case(
+            (members.c.max_order_fen < _amount, _amount), else_=members.c.max_order_fen
+        ),
+        first_paid_at=func.coalesce(members.c.first_paid_at, _at),
+        last_paid_at=_at,
+        updated_at=_at,
+    )
+    .returning(*members.c)
+)
+_count_referred_buyer = (
+    update(members)
+    .where(members.c.tenant_id == bindparam("t_id"), members.c.id == bindparam("m_id"))
+    .values(referred_buyer_count=members.c.referred_buyer_count + 1)
+)

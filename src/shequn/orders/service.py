@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, insert, select, update
+from sqlalchemy import BigInteger, Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shequn.catalog.tables import product_tier_prices, products
 from shequn.context import Ctx
+from shequn.db import UTCDateTime
 from shequn.distribution.rules import SaleLine
 from shequn.distribution.service import accrue_commissions, adjust_for_refund, order_commissions
 from shequn.errors import Conflict, InvalidInput, NotFound
@@ -70,14 +71,58 @@ def _order_row(
     return row
 
 
-def _lines_of(tx: Connection, tenant_id: str, order_id: str) -> list[Row[Any]]:
-    return list(
-        tx.execute(
-            select(order_lines)
-            .where(order_lines.c.tenant_id == tenant_id, order_lines.c.order_id == order_id)
-            .order_by(order_lines.c.line_no)
-        ).all()
+# Statements of the order and payment paths, built once (building them per call costs more
+# CPU than running them).
+_lines_query = (
+    select(order_lines)
+    .where(
+        order_lines.c.tenant_id == bindparam("t_id"), order_lines.c.order_id == bindparam("o_id")
     )
+    .order_by(order_lines.c.line_no)
+)
+_replay_query = select(orders).where(
+    orders.c.tenant_id == bindparam("t_id"), orders.c.idempotency_key == bindparam("key")
+)
+_buyer_query = (
+    select(members.c.id, members.c.tier_id, tiers.c.discount_bp)
+    .select_from(
+        members.outerjoin(
+            tiers, (tiers.c.tenant_id == members.c.tenant_id) & (tiers.c.id == members.c.tier_id)
+        )
+    )
+    .where(members.c.tenant_id == bindparam("t_id"), members.c.id == bindparam("m_id"))
+)
+_products_query = select(products).where(
+    products.c.tenant_id == bindparam("t_id"),
+    products.c.sku.in_(bindparam("skus", expanding=True)),
+)
+_tier_prices_query = select(
+    product_tier_prices.c.product_id, product_tier_prices.c.member_price_fen
+).where(
+    product_tier_prices.c.tenant_id == bindparam("t_id"),
+    product_tier_prices.c.tier_id == bindparam("tier_id"),
+    product_tier_prices.c.product_id.in_(bindparam("product_ids", expanding=True)),
+)
+_insert_order = insert(orders)
+_insert_lines = insert(order_lines)
+_insert_payment = insert(payments)
+_amount = bindparam("amount", type_=BigInteger)
+_at = bindparam("at", type_=UTCDateTime())
+_mark_paid = (
+    update(orders)
+    .where(
+        orders.c.tenant_id == bindparam("t_id"),
+        orders.c.id == bindparam("o_id"),
+        orders.c.status == OrderStatus.CREATED.value,
+        orders.c.total_fen == _amount,
+    )
+    .values(status=OrderStatus.PAID.value, paid_fen=_amount, paid_at=_at, updated_at=_at)
+    .returning(*orders.c)
+)
+
+
+def _lines_of(tx: Connection, tenant_id: str, order_id: str) -> list[Row[Any]]:
+    return list(tx.execute(_lines_query, {"t_id": tenant_id, "o_id": order_id}).all())
 
 
 def _summary(row: Row[Any]) -> dict[str, Any]:
@@ -181,17 +226,7 @@ def create_order(
                 replay = _replay(tx, ctx.tenant_id, key, request_hash)
                 if replay is not None:
                     return replay, True
-            buyer = tx.execute(
-                select(members.c.id, members.c.tier_id, tiers.c.discount_bp)
-                .select_from(
-                    members.outerjoin(
-                        tiers,
-                        (tiers.c.tenant_id == members.c.tenant_id)
-                        & (tiers.c.id == members.c.tier_id),
-                    )
-                )
-                .where(members.c.tenant_id == ctx.tenant_id, members.c.id == buyer_id)
-            ).first()
+            buyer = tx.execute(_buyer_query, {"t_id": ctx.tenant_id, "m_id": buyer_id}).first()
             if buyer is None:
                 raise NotFound("member_not_found", id=buyer_id)
             if attributed_sharer_id is not None:
@@ -201,10 +236,7 @@ def create_order(
             found = {
                 r.sku: r
                 for r in tx.execute(
-                    select(products).where(
-                        products.c.tenant_id == ctx.tenant_id,
-                        products.c.sku.in_([sku for sku, _ in wanted]),
-                    )
+                    _products_query, {"t_id": ctx.tenant_id, "skus": [sku for sku, _ in wanted]}
                 ).all()
             }
             for sku, _ in wanted:
@@ -217,13 +249,12 @@ def create_order(
             if buyer.tier_id is not None:
                 explicit = dict(
                     tx.execute(
-                        select(
-                            product_tier_prices.c.product_id, product_tier_prices.c.member_price_fen
-                        ).where(
-                            product_tier_prices.c.tenant_id == ctx.tenant_id,
-                            product_tier_prices.c.tier_id == buyer.tier_id,
-                            product_tier_prices.c.product_id.in_([p.id for p in found.values()]),
-                        )
+                        _tier_prices_query,
+                        {
+                            "t_id": ctx.tenant_id,
+                            "tier_id": buyer.tier_id,
+                            "product_ids": [p.id for p in found.values()],
+                        },
                     ).all()
                 )
             line_rows = []
@@ -274,8 +305,8 @@ def create_order(
                 "created_at": now,
                 "updated_at": now,
             }
-            tx.execute(insert(orders).values(**order_values))
-            tx.execute(insert(order_lines), line_rows)
+            tx.execute(_insert_order, order_values)
+            tx.execute(_insert_lines, line_rows)
             record_events(
                 tx,
                 tenant_id=ctx.tenant_id,
@@ -331,9 +362,7 @@ _SUMMARY_KEYS = (
 
 
 def _replay(tx: Connection, tenant_id: str, key: str, request_hash: str) -> dict[str, Any] | None:
-    row = tx.execute(
-        select(orders).where(orders.c.tenant_id == tenant_id, orders.c.idempotency_key == key)
-    ).first()
+    row = tx.execute(_replay_query, {"t_id": tenant_id, "key": key}).first()
     if row is None:
         return None
     if row.request_hash != request_hash:
@@ -359,28 +388,21 @@ def pay_order(
         # The guarded update is the lock: of many identical callbacks one flips the status,
         # the others wait for it and then find the payment it recorded.
         paid = tx.execute(
-            update(orders)
-            .where(
-                orders.c.tenant_id == ctx.tenant_id,
-                orders.c.id == order_id,
-                orders.c.status == OrderStatus.CREATED.value,
-                orders.c.total_fen == amount_fen,
-            )
-            .values(status=OrderStatus.PAID.value, paid_fen=amount_fen, paid_at=now, updated_at=now)
-            .returning(*orders.c)
+            _mark_paid, {"t_id": ctx.tenant_id, "o_id": order_id, "amount": amount_fen, "at": now}
         ).first()
         if paid is None:
             return _explain_unpaid(tx, ctx.tenant_id, order_id, txn, amount_fen), True
         try:
             tx.execute(
-                insert(payments).values(
-                    tenant_id=ctx.tenant_id,
-                    id=new_id("pay"),
-                    order_id=order_id,
-                    provider_txn_id=txn,
-                    amount_fen=amount_fen,
-                    created_at=now,
-                )
+                _insert_payment,
+                {
+                    "tenant_id": ctx.tenant_id,
+                    "id": new_id("pay"),
+                    "order_id": order_id,
+                    "provider_txn_id": txn,
+                    "amount_fen": amount_fen,
+                    "created_at": now,
+                },
             )
         except IntegrityError:
             # Another order already holds this provider transaction id; nothing is kept.

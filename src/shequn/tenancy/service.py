@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from shequn.clock import Clock
 from shequn.context import Ctx
@@ -231,11 +231,14 @@ def _require_tenant(tx: Connection, tenant_id: str) -> None:
         raise NotFound("tenant_not_found", id=tenant_id)
 
 
+# Built once: the settings are read by nearly every use case.
+_settings_query = select(tenant_settings).where(tenant_settings.c.tenant_id == bindparam("t_id"))
+_settings_query_for_update = _settings_query.with_for_update()
+
+
 def load_settings(tx: Connection, tenant_id: str, *, for_update: bool = False) -> TenantSettings:
-    query = select(tenant_settings).where(tenant_settings.c.tenant_id == tenant_id)
-    if for_update:
-        query = query.with_for_update()
-    row = tx.execute(query).first()
+    query = _settings_query_for_update if for_update else _settings_query
+    row = tx.execute(query, {"t_id": tenant_id}).first()
     if row is None:
         raise NotFound("tenant_not_found", id=tenant_id)
     return TenantSettings(
