@@ -215,6 +215,7 @@ def create_member(
                     external_id=clean_external,
                     actor=ctx.actor,
                     at=now,
+                    new_member=True,
                 )
             return _member_view(
                 tx,

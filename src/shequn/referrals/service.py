@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, literal, select, text, update
+from sqlalchemy import Connection, and_, case, delete, func, insert, literal, select, text, update
 from sqlalchemy.orm import aliased
 
 from shequn.context import Ctx
@@ -113,10 +113,24 @@ def set_referrer(
     reason: str | None,
     actor: str,
     at: datetime,
+    new_member: bool = False,
 ) -> None:
     """Move the member (with its whole subtree) under `referrer_id`, set-based.
 
     The caller holds the tree lock and has checked that both members exist."""
+    if new_member:
+        if referrer_id is None:
+            return
+        _attach_new_member(
+            tx,
+            tenant_id=tenant_id,
+            member_id=member_id,
+            referrer_id=referrer_id,
+            source=source,
+            actor=actor,
+            at=at,
+        )
+        return
     previous = tx.execute(
         select(members.c.referrer_id).where(
             members.c.tenant_id == tenant_id, members.c.id == member_id
@@ -212,6 +226,62 @@ def set_referrer(
     )
 
 
+def _attach_new_member(
+    tx: Connection,
+    *,
+    tenant_id: str,
+    member_id: str,
+    referrer_id: str,
+    source: str,
+    actor: str,
+    at: datetime,
+) -> None:
+    """Bind a member registered in this very transaction: it has no subtree and no referrer
+    yet, so its paths are the referrer's lineage one level down, and no path is cut."""
+    if referrer_id == member_id:
+        raise InvalidInput("self_referral")
+    chain = lineage(tx, tenant_id, referrer_id)  # the referrer first, then its ancestors
+    tx.execute(
+        insert(referral_paths),
+        [
+            {"tenant_id": tenant_id, "ancestor_id": a, "descendant_id": member_id, "depth": d}
+            for d, a in enumerate(chain, start=1)
+        ],
+    )
+    tx.execute(
+        update(members)
+        .where(members.c.tenant_id == tenant_id, members.c.id.in_(chain))
+        .values(
+            team_count=members.c.team_count + 1,
+            direct_count=members.c.direct_count + case((members.c.id == referrer_id, 1), else_=0),
+        )
+    )
+    tx.execute(
+        update(members)
+        .where(members.c.tenant_id == tenant_id, members.c.id == member_id)
+        .values(
+            referrer_id=referrer_id,
+            ancestor_2=chain[1] if len(chain) > 1 else None,
+            ancestor_3=chain[2] if len(chain) > 2 else None,
+            binding_source=source,
+            bound_at=at,
+            updated_at=at,
+        )
+    )
+    _write_binding(
+        tx,
+        tenant_id=tenant_id,
+        member_id=member_id,
+        referrer_id=referrer_id,
+        previous=None,
+        kind="bind",
+        source=source,
+        reason=None,
+        actor=actor,
+        at=at,
+    )
+
+
 def _refresh_ancestor_columns(tx: Connection, *, tenant_id: str, member_id: str) -> None:
     """Members up to two levels below the moved one have new 2nd/3rd ancestors."""
     p = referral_paths
@@ -295,8 +365,10 @@ def bind_by_policy(
     external_id: str | None,
     actor: str,
     at: datetime,
+    new_member: bool = False,
 ) -> str | None:
-    """Bind an unbound member to the touch the tenant's policy picks; returns the referrer."""
+    """Bind an unbound member to the touch the tenant's policy picks; returns the referrer.
+    `new_member` says the member was registered in this transaction (no downline yet)."""
     touch = choose_touch(
         touches_for(
             tx,
@@ -309,7 +381,9 @@ def bind_by_policy(
     )
     if touch is None:
         return None
-    if creates_cycle(member_id, lineage(tx, settings.tenant_id, touch.sharer_id)):
+    if not new_member and creates_cycle(
+        member_id, lineage(tx, settings.tenant_id, touch.sharer_id)
+    ):
         return None  # a stale touch from one's own downline is ignored, not an error
     set_referrer(
         tx,
@@ -321,6 +395,7 @@ def bind_by_policy(
         reason=None,
         actor=actor,
         at=at,
+        new_member=new_member,
     )
     return touch.sharer_id
 
