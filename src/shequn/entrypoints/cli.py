@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer import rich_utils
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from shequn.clock import ManualClock, SystemClock
 from shequn.config import load_settings
@@ -32,13 +34,46 @@ def _setup_locale() -> None:
     set_locale(negotiate(os.environ.get("SHEQUN_LOCALE") or os.environ.get("LANG"), "zh_CN"))
 
 
+def _localise_help_screens() -> None:
+    """Typer draws its help panels from module constants; give them the chosen language."""
+    rich_utils.ARGUMENTS_PANEL_TITLE = _t("cli.panel.arguments")
+    rich_utils.COMMANDS_PANEL_TITLE = _t("cli.panel.commands")
+    rich_utils.OPTIONS_PANEL_TITLE = _t("cli.panel.options")
+    rich_utils.ERRORS_PANEL_TITLE = _t("cli.panel.error")
+    rich_utils.ABORTED_TEXT = _t("cli.aborted")
+    rich_utils.DEFAULT_STRING = _t("cli.default", value="{}")
+    rich_utils.ENVVAR_STRING = _t("cli.envvar", name="{}")
+    rich_utils.REQUIRED_LONG_STRING = _t("cli.required")
+
+
+def _help_in_locale(option: TyperOption | None) -> TyperOption | None:
+    if option is not None:
+        option.help = _t("cli.opt.help")
+    return option
+
+
+class _Group(TyperGroup):
+    """A command group whose `--help` option is described in the chosen language."""
+
+    def get_help_option(self, ctx: Any) -> TyperOption | None:
+        return _help_in_locale(super().get_help_option(ctx))
+
+
+class _Command(TyperCommand):
+    """A command whose `--help` option is described in the chosen language."""
+
+    def get_help_option(self, ctx: Any) -> TyperOption | None:
+        return _help_in_locale(super().get_help_option(ctx))
+
+
 # Help texts are rendered when the commands are declared, so the language is chosen first.
 _setup_locale()
+_localise_help_screens()
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=_t("cli.help.app"))
-tenant_app = typer.Typer(no_args_is_help=True, help=_t("cli.help.tenant"))
-key_app = typer.Typer(no_args_is_help=True, help=_t("cli.help.key"))
-ledger_app = typer.Typer(no_args_is_help=True, help=_t("cli.help.ledger"))
+app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, help=_t("cli.help.app"))
+tenant_app = typer.Typer(cls=_Group, no_args_is_help=True, help=_t("cli.help.tenant"))
+key_app = typer.Typer(cls=_Group, no_args_is_help=True, help=_t("cli.help.key"))
+ledger_app = typer.Typer(cls=_Group, no_args_is_help=True, help=_t("cli.help.ledger"))
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(ledger_app, name="ledger")
@@ -80,7 +115,7 @@ def main_callback() -> None:
     _setup_locale()
 
 
-@app.command(help=_t("cli.help.init"))
+@app.command(cls=_Command, help=_t("cli.help.init"))
 def init(database_url: DatabaseOption = None) -> None:
     """Create or upgrade the database schema."""
     url = database_url or load_settings().database_url
@@ -88,7 +123,7 @@ def init(database_url: DatabaseOption = None) -> None:
     console.print(_t("cli.init_done", url=url))
 
 
-@app.command(help=_t("cli.help.serve"))
+@app.command(cls=_Command, help=_t("cli.help.serve"))
 def serve(
     host: Annotated[str, typer.Option(help=_t("cli.opt.host"))] = "127.0.0.1",
     port: Annotated[int, typer.Option(help=_t("cli.opt.port"))] = 8000,
@@ -113,7 +148,7 @@ def serve(
     )
 
 
-@tenant_app.command("create", help=_t("cli.help.tenant_create"))
+@tenant_app.command("create", cls=_Command, help=_t("cli.help.tenant_create"))
 def tenant_create(
     name: str, database_url: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -134,7 +169,7 @@ def tenant_create(
         console.print(_t("cli.api_key_once", api_key=api_key), soft_wrap=True)
 
 
-@tenant_app.command("list", help=_t("cli.help.tenant_list"))
+@tenant_app.command("list", cls=_Command, help=_t("cli.help.tenant_list"))
 def tenant_list(database_url: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """List tenants."""
     from shequn.tenancy.service import list_tenants
@@ -152,7 +187,7 @@ def tenant_list(database_url: DatabaseOption = None, as_json: JsonOption = False
     console.print(table)
 
 
-@key_app.command("create", help=_t("cli.help.key_create"))
+@key_app.command("create", cls=_Command, help=_t("cli.help.key_create"))
 def key_create(
     tenant: TenantOption,
     name: Annotated[str, typer.Option(help=_t("cli.opt.key_name"))],
@@ -174,7 +209,7 @@ def key_create(
         console.print(_t("cli.api_key_once", api_key=key["api_key"]), soft_wrap=True)
 
 
-@key_app.command("list", help=_t("cli.help.key_list"))
+@key_app.command("list", cls=_Command, help=_t("cli.help.key_list"))
 def key_list(
     tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -203,7 +238,7 @@ def key_list(
     console.print(table)
 
 
-@key_app.command("revoke", help=_t("cli.help.key_revoke"))
+@key_app.command("revoke", cls=_Command, help=_t("cli.help.key_revoke"))
 def key_revoke(tenant: TenantOption, key_id: str, database_url: DatabaseOption = None) -> None:
     """Revoke an API key."""
     from shequn.tenancy.service import revoke_api_key
@@ -216,7 +251,7 @@ def key_revoke(tenant: TenantOption, key_id: str, database_url: DatabaseOption =
     console.print(_t("cli.key_revoked", key_id=key_id))
 
 
-@app.command(help=_t("cli.help.settle"))
+@app.command(cls=_Command, help=_t("cli.help.settle"))
 def settle(
     tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -242,7 +277,7 @@ def settle(
     )
 
 
-@app.command(help=_t("cli.help.compliance"))
+@app.command(cls=_Command, help=_t("cli.help.compliance"))
 def compliance(
     tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -287,7 +322,7 @@ def _print_compliance(report: dict[str, Any]) -> None:
     console.print(live)
 
 
-@ledger_app.command("verify", help=_t("cli.help.ledger_verify"))
+@ledger_app.command("verify", cls=_Command, help=_t("cli.help.ledger_verify"))
 def ledger_verify(tenant: TenantOption, database_url: DatabaseOption = None) -> None:
     """Check every cached balance against its postings and every transaction's zero sum."""
     from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
@@ -304,7 +339,7 @@ def ledger_verify(tenant: TenantOption, database_url: DatabaseOption = None) -> 
     console.print(f"[green]{_t('cli.ledger_ok')}[/green]")
 
 
-@app.command(help=_t("cli.help.demo"))
+@app.command(cls=_Command, help=_t("cli.help.demo"))
 def demo(
     port: Annotated[int, typer.Option(help=_t("cli.opt.port"))] = 8000,
     members: Annotated[int, typer.Option(help=_t("cli.opt.members"))] = 300,
