@@ -13,6 +13,7 @@ from shequn.distribution.service import (
     create_plan,
     get_plan,
     list_plans,
+    member_commissions,
 )
 from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.orders.service import get_order
@@ -200,3 +201,21 @@ def test_compliance_report_reads_live_data(ctx: Ctx) -> None:
         "recruitment_income_fen": 0,
         "recruitment_income_share_bp": 0,
     }
+
+
+def test_member_commissions_filter_by_status(ctx: Ctx) -> None:
+    parent, buyer = f.chain(ctx, 2)
+    f.product(ctx, price_fen=10_000)
+    f.two_level_plan(ctx)
+    order = f.paid_order(ctx, buyer)
+    update_settings(ctx, patch={"after_sales_days": 0})
+    f.completed_order(ctx, buyer)
+    run_settlement(ctx)
+
+    pending = member_commissions(ctx, member_id=parent, status="pending")["items"]
+    available = member_commissions(ctx, member_id=parent, status="available")["items"]
+    assert [(c["order_id"], c["amount_fen"]) for c in pending] == [(order["id"], 1_000)]
+    assert [c["amount_fen"] for c in available] == [1_000]
+    with pytest.raises(InvalidInput) as refused:
+        member_commissions(ctx, member_id=parent, status="paid-ish")
+    assert refused.value.code == "commission_status_invalid"
