@@ -104,13 +104,13 @@ def test_payment_must_match_and_is_idempotent_on_provider_txn(ctx: Ctx) -> None:
     assert [c["amount_fen"] for c in again["commissions"]] == [1_000]
     assert wallet(ctx, member_id=parent)["pending_fen"] == 1_000
 
-    with pytest.raises(Conflict) as caught:
+    with pytest.raises(Conflict) as conflict:
         pay_order(ctx, order_id=order["id"], provider_txn_id="wx-2", amount_fen=10_000)
-    assert caught.value.code == "order_already_paid"
+    assert conflict.value.code == "order_already_paid"
     other, _ = create_order(ctx, buyer_id=buyer, lines=[{"sku": "CORE-1", "quantity": 1}])
-    with pytest.raises(Conflict) as caught:
+    with pytest.raises(Conflict) as conflict:
         pay_order(ctx, order_id=other["id"], provider_txn_id="wx-1", amount_fen=10_000)
-    assert caught.value.code == "payment_txn_reused"
+    assert conflict.value.code == "payment_txn_reused"
     assert get_order(ctx, order_id=other["id"])["status"] == "created"
     with pytest.raises(NotFound):
         pay_order(ctx, order_id="ord_missing", provider_txn_id="wx-3", amount_fen=1)

@@ -17,11 +17,11 @@ class LadderRole(StrEnum):
     PARTNER = "partner"
 
 
-_SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SKU = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def clean_sku(raw: str) -> str:
-    if not _SKU.match(raw):
+    if not _SKU.fullmatch(raw):
         raise InvalidInput("sku_invalid", sku=raw)
     return raw
 

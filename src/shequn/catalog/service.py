@@ -65,6 +65,30 @@ def _write_tier_prices(
         tx.execute(insert(product_tier_prices), rows)
 
 
+def _check_tier_prices_below_list(tx: Connection, tenant_id: str, product_id: str) -> None:
+    """A tier price is a discount: never above the list price (checked after every change of
+    either, inside the same transaction, so a refused change leaves nothing behind)."""
+    above = tx.execute(
+        select(product_tier_prices.c.tier_id, products.c.price_fen)
+        .join(
+            products,
+            (products.c.tenant_id == product_tier_prices.c.tenant_id)
+            & (products.c.id == product_tier_prices.c.product_id),
+        )
+        .where(
+            product_tier_prices.c.tenant_id == tenant_id,
+            product_tier_prices.c.product_id == product_id,
+            (product_tier_prices.c.member_price_fen > products.c.price_fen)
+            | (product_tier_prices.c.wholesale_price_fen > products.c.price_fen),
+        )
+        .order_by(product_tier_prices.c.tier_id)
+    ).first()
+    if above is not None:
+        raise InvalidInput(
+            "tier_price_above_list", tier_id=above.tier_id, price_fen=above.price_fen
+        )
+
+
 def _tier_prices(
     tx: Connection, tenant_id: str, product_ids: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:
@@ -143,6 +167,7 @@ def create_product(
                 )
             )
             _write_tier_prices(tx, ctx.tenant_id, product_id, tier_prices)
+            _check_tier_prices_below_list(tx, ctx.tenant_id, product_id)
             record_event(
                 tx,
                 tenant_id=ctx.tenant_id,
@@ -181,6 +206,8 @@ def update_product(ctx: Ctx, *, sku: str, **fields: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     tier_prices = fields.pop("tier_prices", None)
     for key, value in fields.items():
+        if value is None and key != "category":
+            raise InvalidInput("field_required", field=key)
         if key == "name":
             values[key] = clean_product_name(value)
         elif key == "price_fen":
@@ -190,7 +217,9 @@ def update_product(ctx: Ctx, *, sku: str, **fields: Any) -> dict[str, Any]:
         elif key == "category":
             values[key] = clean_category(value)
         elif key == "active":
-            values[key] = bool(value)
+            if not isinstance(value, bool):
+                raise InvalidInput("field_invalid", field=key)
+            values[key] = value
         else:
             raise InvalidInput("field_unknown", field=key)
     now = ctx.clock.now()
@@ -204,6 +233,8 @@ def update_product(ctx: Ctx, *, sku: str, **fields: Any) -> dict[str, Any]:
             )
         if tier_prices is not None:
             _write_tier_prices(tx, ctx.tenant_id, row.id, tier_prices)
+        if tier_prices is not None or "price_fen" in values:
+            _check_tier_prices_below_list(tx, ctx.tenant_id, row.id)
         if values or tier_prices is not None:
             record_event(
                 tx,
@@ -213,7 +244,9 @@ def update_product(ctx: Ctx, *, sku: str, **fields: Any) -> dict[str, Any]:
                 type="ProductChanged",
                 subject_type="product",
                 subject_id=row.id,
-                payload={"fields": sorted(values) + (["tier_prices"] if tier_prices else [])},
+                payload={
+                    "fields": sorted(values) + (["tier_prices"] if tier_prices is not None else [])
+                },
             )
         return _product_view(tx, ctx.tenant_id, _require_product(tx, ctx.tenant_id, sku))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -43,10 +44,17 @@ def derive_stage(facts: StageFacts, criteria: Mapping[str, int]) -> Stage:
     return Stage.CUSTOMER
 
 
+_PHONE_TEXT = re.compile(r"\+?[\d ()\-.]{3,32}")
+
+
 def normalise_phone(raw: str, default_region: str = "CN") -> str:
     """Return E.164 (`+8613812345678`); mainland numbers may be given without the country code,
     with spaces, dashes or a 0086 prefix."""
     text = raw.strip()
+    # Digits and separators only: the parser would read letters as keypad digits (and drop an
+    # extension), turning a typo into somebody else's number.
+    if not _PHONE_TEXT.fullmatch(text):
+        raise InvalidInput("phone_invalid", phone=raw)
     if text.startswith("00"):
         text = "+" + text[2:]
     try:

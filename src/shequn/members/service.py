@@ -166,6 +166,7 @@ def create_member(
                     direct_count=0,
                     team_count=0,
                     paid_order_count=0,
+                    lifetime_order_count=0,
                     paid_total_fen=0,
                     max_order_fen=0,
                     referred_buyer_count=0,
@@ -415,11 +416,12 @@ def record_purchase(
     tx: Connection, *, tenant_id: str, member_id: str, amount_fen: int, at: datetime
 ) -> Row[Any]:
     """Add a paid order to the buyer's facts and return the buyer as it now is (with
-    `paid_order_count == 1` on a first purchase)."""
+    `lifetime_order_count == 1` on the first purchase ever: a fully refunded first order does
+    not make the next one a first purchase again)."""
     row = tx.execute(
         _record_purchase, {"t_id": tenant_id, "m_id": member_id, "amount": amount_fen, "at": at}
     ).one()
-    if row.paid_order_count == 1 and row.referrer_id is not None:
+    if row.lifetime_order_count == 1 and row.referrer_id is not None:
         tx.execute(_count_referred_buyer, {"t_id": tenant_id, "m_id": row.referrer_id})
     return row
 
@@ -432,6 +434,7 @@ _record_purchase = (
     .where(members.c.tenant_id == bindparam("t_id"), members.c.id == bindparam("m_id"))
     .values(
         paid_order_count=members.c.paid_order_count + 1,
+        lifetime_order_count=members.c.lifetime_order_count + 1,
         paid_total_fen=members.c.paid_total_fen + _amount,
         max_order_fen=case(
             (members.c.max_order_fen < _amount, _amount), else_=members.c.max_order_fen

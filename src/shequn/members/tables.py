@@ -29,7 +29,8 @@ members = Table(
     Column("direct_count", Integer, nullable=False, default=0),
     Column("team_count", Integer, nullable=False, default=0),
     # Purchase facts, maintained on payment and refund.
-    Column("paid_order_count", Integer, nullable=False, default=0),
+    Column("paid_order_count", Integer, nullable=False, default=0),  # less fully refunded ones
+    Column("lifetime_order_count", Integer, nullable=False, default=0),  # never decreases
     Column("paid_total_fen", Fen, nullable=False, default=0),
     Column("max_order_fen", Fen, nullable=False, default=0),
     Column("referred_buyer_count", Integer, nullable=False, default=0),

@@ -411,7 +411,7 @@ def pay_order(
         buyer = record_purchase(
             tx, tenant_id=ctx.tenant_id, member_id=paid.buyer_id, amount_fen=amount_fen, at=now
         )
-        first_purchase = buyer.paid_order_count == 1
+        first_purchase = buyer.lifetime_order_count == 1
         if (
             first_purchase
             and buyer.referrer_id is None

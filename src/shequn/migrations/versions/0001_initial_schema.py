@@ -232,6 +232,7 @@ def upgrade() -> None:
         sa.Column("direct_count", sa.Integer(), nullable=False),
         sa.Column("team_count", sa.Integer(), nullable=False),
         sa.Column("paid_order_count", sa.Integer(), nullable=False),
+        sa.Column("lifetime_order_count", sa.Integer(), nullable=False),
         sa.Column("paid_total_fen", sa.BigInteger(), nullable=False),
         sa.Column("max_order_fen", sa.BigInteger(), nullable=False),
         sa.Column("referred_buyer_count", sa.Integer(), nullable=False),
