@@ -73,7 +73,7 @@ def test_create_and_get_a_member(ctx: Ctx) -> None:
         {
             "subject_id": created["id"],
             "actor": "test",
-            "payload": {"referrer_id": None, "source": "share_link"},
+            "payload": {"named_referrer_id": None, "source": "share_link"},
         }
     ]
 

@@ -193,7 +193,8 @@ def create_member(
                 type="MemberRegistered",
                 subject_type="member",
                 subject_id=member_id,
-                payload={"referrer_id": referrer_id, "source": binding_source.value},
+                # Who the registration named; `MemberBound` says who the referrer became.
+                payload={"named_referrer_id": referrer_id, "source": binding_source.value},
             )
             if referrer_id is not None:
                 save_touch(
