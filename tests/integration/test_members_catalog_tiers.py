@@ -119,10 +119,10 @@ def test_duplicate_phone_or_external_id_is_a_conflict(ctx: Ctx) -> None:
         "external_id_taken",
         {"external_id": "ext-1"},
     )
-    # registering oneself as one's own referrer with the same phone is caught as a duplicate
-    with pytest.raises(Conflict) as caught:
+    # registering oneself under one's own link (the referrer has this phone) says so
+    with pytest.raises(InvalidInput) as refused:
         create_member(ctx, name="自己", phone="138-1234-5678", referrer_id=first["id"])
-    assert caught.value.code == "phone_taken"
+    assert refused.value.code == "self_referral"
     assert all_members(ctx) == before
 
 

@@ -596,7 +596,10 @@ def test_rebind_refusals_change_nothing(ctx: Ctx) -> None:
     assert (missing.value.code, missing.value.params) == ("member_not_found", {"id": "mem_missing"})
     with pytest.raises(NotFound) as missing:
         rebind_member(ctx, member_id=member, referrer_id="mem_missing", reason="x")
-    assert (missing.value.code, missing.value.params) == ("member_not_found", {"id": "mem_missing"})
+    assert (missing.value.code, missing.value.params) == (
+        "referrer_not_found",
+        {"id": "mem_missing"},
+    )
     assert snapshot(ctx) == before
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shequn.i18n import catalog, negotiate, translate
+from shequn.i18n import catalog, negotiate, translate_in
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "shequn"
 ERROR_CLASSES = {"DomainError", "InvalidInput", "NotFound", "Conflict", "Forbidden", "Unauthorized"}
@@ -74,5 +74,9 @@ def test_language_negotiation(header: str | None, expected: str) -> None:
 
 
 def test_translate_formats_and_falls_back_to_the_key() -> None:
-    assert translate("error.member_not_found", "en", id="m1") == "Member m1 does not exist."
-    assert translate("no.such.key", "en") == "no.such.key"
+    assert translate_in("en", "error.member_not_found", id="m1") == "Member m1 does not exist."
+    assert translate_in("zh_CN", "no.such.key") == "no.such.key"
+    # any name may be a parameter, the ones of the function's own arguments included
+    assert translate_in("en", "error.idempotency_key_reused", key="k1", locale="x") == (
+        translate_in("en", "error.idempotency_key_reused", key="k1")
+    )

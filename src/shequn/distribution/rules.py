@@ -13,6 +13,8 @@ from enum import StrEnum
 from shequn.errors import InvalidInput
 from shequn.money import MAX_AMOUNT_FEN, apply_rate
 
+# A sku, a category or a ladder role: never longer than the longest of them (a sku).
+MAX_SCOPE_VALUE = 64
 HARD_MAX_DEPTH = 3
 LEGAL_TOTAL_CAP_BP = 3_000
 
@@ -133,6 +135,10 @@ def validate_plan(spec: PlanSpec) -> PlanSpec:
         if not 0 <= rule.fixed_fen <= MAX_AMOUNT_FEN:
             raise InvalidInput("amount_invalid", field="fixed_fen")
         if (rule.scope_kind is ScopeKind.ALL) != (rule.scope_value is None):
+            raise InvalidInput("rule_scope_invalid")
+        if rule.scope_value is not None and not (
+            isinstance(rule.scope_value, str) and 1 <= len(rule.scope_value) <= MAX_SCOPE_VALUE
+        ):
             raise InvalidInput("rule_scope_invalid")
         key = (rule.level, rule.scope_kind, rule.scope_value)
         if key in seen:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -26,7 +28,7 @@ from shequn.money import format_fen
 from shequn.schema import upgrade_database
 
 
-def _t(key: str, **params: Any) -> str:
+def _t(key: str, /, **params: Any) -> str:
     return translate(key, **params)
 
 
@@ -91,14 +93,26 @@ TenantOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help=_t("cli.opt.json"))]
 
 
-def _database(url: str | None) -> Database:
+@contextmanager
+def _database(url: str | None) -> Iterator[Database]:
+    """The database brought to the current schema, closed when the command is done."""
     resolved = url or load_settings().database_url
     upgrade_database(resolved)
-    return Database.from_url(resolved, pool_size=2)
+    db = Database.from_url(resolved, pool_size=2)
+    try:
+        yield db
+    finally:
+        db.dispose()
 
 
-def _ctx(url: str | None, tenant: str) -> Ctx:
-    return Ctx(db=_database(url), clock=SystemClock(), tenant_id=tenant, actor="cli")
+@contextmanager
+def _ctx(url: str | None, tenant: str) -> Iterator[Ctx]:
+    """Act on one tenant, which must exist (a mistyped id is an error, not an empty answer)."""
+    from shequn.tenancy.service import require_tenant
+
+    with _database(url) as db:
+        require_tenant(db=db, tenant_id=tenant)
+        yield Ctx(db=db, clock=SystemClock(), tenant_id=tenant, actor="cli")
 
 
 def _print_json(data: Any) -> None:
@@ -156,9 +170,8 @@ def tenant_create(
     from shequn.tenancy.service import create_tenant
 
     try:
-        tenant_id, api_key = create_tenant(
-            db=_database(database_url), clock=SystemClock(), name=name
-        )
+        with _database(database_url) as db:
+            tenant_id, api_key = create_tenant(db=db, clock=SystemClock(), name=name)
     except DomainError as exc:
         _fail(exc)
         return
@@ -174,7 +187,8 @@ def tenant_list(database_url: DatabaseOption = None, as_json: JsonOption = False
     """List tenants."""
     from shequn.tenancy.service import list_tenants
 
-    rows = list_tenants(db=_database(database_url))
+    with _database(database_url) as db:
+        rows = list_tenants(db=db)
     if as_json:
         _print_json(rows)
         return
@@ -199,7 +213,8 @@ def key_create(
     from shequn.tenancy.service import create_api_key
 
     try:
-        key = create_api_key(_ctx(database_url, tenant), name=name, role=role)
+        with _ctx(database_url, tenant) as ctx:
+            key = create_api_key(ctx, name=name, role=role)
     except DomainError as exc:
         _fail(exc)
         return
@@ -217,7 +232,8 @@ def key_list(
     from shequn.tenancy.service import list_api_keys
 
     try:
-        rows = list_api_keys(_ctx(database_url, tenant))
+        with _ctx(database_url, tenant) as ctx:
+            rows = list_api_keys(ctx)
     except DomainError as exc:
         _fail(exc)
         return
@@ -244,7 +260,8 @@ def key_revoke(tenant: TenantOption, key_id: str, database_url: DatabaseOption =
     from shequn.tenancy.service import revoke_api_key
 
     try:
-        revoke_api_key(_ctx(database_url, tenant), key_id=key_id)
+        with _ctx(database_url, tenant) as ctx:
+            revoke_api_key(ctx, key_id=key_id)
     except DomainError as exc:
         _fail(exc)
         return
@@ -259,7 +276,8 @@ def settle(
     from shequn.settlement.service import run_settlement
 
     try:
-        result = run_settlement(_ctx(database_url, tenant))
+        with _ctx(database_url, tenant) as ctx:
+            result = run_settlement(ctx)
     except DomainError as exc:
         _fail(exc)
         return
@@ -285,7 +303,8 @@ def compliance(
     from shequn.compliance.service import compliance_report
 
     try:
-        report = compliance_report(_ctx(database_url, tenant))
+        with _ctx(database_url, tenant) as ctx:
+            report = compliance_report(ctx)
     except DomainError as exc:
         _fail(exc)
         return
@@ -327,10 +346,13 @@ def ledger_verify(tenant: TenantOption, database_url: DatabaseOption = None) -> 
     """Check every cached balance against its postings and every transaction's zero sum."""
     from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
 
-    ctx = _ctx(database_url, tenant)
-    with ctx.db.read() as tx:
-        mismatches = find_balance_mismatches(tx, tenant_id=tenant)
-        unbalanced = unbalanced_transactions(tx, tenant_id=tenant)
+    try:
+        with _ctx(database_url, tenant) as ctx, ctx.db.read() as tx:
+            mismatches = find_balance_mismatches(tx, tenant_id=tenant)
+            unbalanced = unbalanced_transactions(tx, tenant_id=tenant)
+    except DomainError as exc:
+        _fail(exc)
+        return
     if mismatches or unbalanced:
         err_console.print(
             _t("cli.ledger_bad", mismatches=len(mismatches), unbalanced=len(unbalanced))
@@ -372,11 +394,14 @@ def demo(
                 tasks[stage] = bar.add_task(_t(f"cli.demo_stage.{stage}"), total=total)
             bar.update(tasks[stage], completed=done)
 
-        result = simulate(db=db, clock=clock, members=members, days=days, progress=progress)
-    clock.set(now)
-    ctx = Ctx(db=db, clock=clock, tenant_id=result.tenant_id, actor="demo")
-    _print_summary(ctx, result.api_key)
-    db.dispose()
+        try:
+            result = simulate(db=db, clock=clock, members=members, days=days, progress=progress)
+            clock.set(now)
+            _print_summary(Ctx(db=db, clock=clock, tenant_id=result.tenant_id, actor="demo"))
+        finally:
+            db.dispose()
+    console.print(_t("cli.tenant_created", tenant_id=result.tenant_id))
+    console.print(_t("cli.api_key_once", api_key=result.api_key), soft_wrap=True)
     if not serve_api:
         return
     import uvicorn
@@ -394,7 +419,7 @@ def demo(
     )
 
 
-def _print_summary(ctx: Ctx, api_key: str) -> None:
+def _print_summary(ctx: Ctx) -> None:
     from shequn.compliance.service import compliance_report
     from shequn.insights.summary import tenant_summary
 
@@ -419,8 +444,6 @@ def _print_summary(ctx: Ctx, api_key: str) -> None:
         )
     console.print(earners)
     _print_compliance(compliance_report(ctx))
-    console.print(_t("cli.tenant_created", tenant_id=ctx.tenant_id))
-    console.print(_t("cli.api_key_once", api_key=api_key), soft_wrap=True)
 
 
 def main() -> None:

@@ -63,9 +63,15 @@ def negotiate(accept_language: str | None, fallback: Locale = DEFAULT_LOCALE) ->
     return fallback
 
 
-def translate(key: str, locale: Locale | None = None, **params: Any) -> str:
-    """Return the message for `key` in `locale` (or the current one), formatted with params."""
-    text = catalog(locale or _current.get()).get(key)
+def translate(key: str, /, **params: Any) -> str:
+    """Return the message for `key` in the current language, formatted with `params` (any
+    name may be a parameter, `key` and `locale` included)."""
+    return translate_in(_current.get(), key, **params)
+
+
+def translate_in(locale: Locale, key: str, /, **params: Any) -> str:
+    """Return the message for `key` in `locale`, formatted with `params`."""
+    text = catalog(locale).get(key)
     if text is None:
         text = catalog("en").get(key, key)
     if params:

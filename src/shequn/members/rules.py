@@ -66,6 +66,16 @@ def normalise_phone(raw: str, default_region: str = "CN") -> str:
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
 
 
+def clean_external_id(external_id: str | None) -> str | None:
+    """An id from the brand's other systems (a WeChat openid, a CRM key), trimmed."""
+    if external_id is None:
+        return None
+    clean = external_id.strip()
+    if not clean or len(clean) > 80:
+        raise InvalidInput("external_id_invalid")
+    return clean
+
+
 def normalise_tag(raw: str) -> str:
     tag = " ".join(raw.split())
     if not tag or len(tag) > 40:

@@ -27,7 +27,13 @@ from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import record_event
 from shequn.ids import new_id
 from shequn.ledger.service import open_member_accounts
-from shequn.members.rules import StageFacts, derive_stage, normalise_phone, normalise_tag
+from shequn.members.rules import (
+    StageFacts,
+    clean_external_id,
+    derive_stage,
+    normalise_phone,
+    normalise_tag,
+)
 from shequn.members.tables import member_tags, members
 from shequn.referrals.rules import BindingSource
 from shequn.referrals.service import (
@@ -44,15 +50,6 @@ def _clean_name(name: str) -> str:
     clean = " ".join(name.split())
     if not clean or len(clean) > 80:
         raise InvalidInput("member_name_invalid")
-    return clean
-
-
-def _clean_external_id(external_id: str | None) -> str | None:
-    if external_id is None:
-        return None
-    clean = external_id.strip()
-    if not clean or len(clean) > 80:
-        raise InvalidInput("external_id_invalid")
     return clean
 
 
@@ -129,7 +126,7 @@ def create_member(
     policy (first/last touch, window, trigger) then decides who the member is bound to."""
     clean_name = _clean_name(name)
     clean_phone = normalise_phone(phone) if phone is not None else None
-    clean_external = _clean_external_id(external_id)
+    clean_external = clean_external_id(external_id)
     clean_tags = _clean_tags(tags)
     try:
         binding_source = BindingSource(source)
@@ -142,7 +139,6 @@ def create_member(
     try:
         with ctx.db.transaction() as tx:
             settings = load_settings(tx, ctx.tenant_id)
-            _check_unique(tx, ctx.tenant_id, phone=clean_phone, external_id=clean_external)
             if referrer_id is not None:
                 referrer = tx.execute(
                     select(members.c.id, members.c.phone).where(
@@ -151,8 +147,10 @@ def create_member(
                 ).first()
                 if referrer is None:
                     raise NotFound("referrer_not_found", id=referrer_id)
+                # Registering oneself again under one's own link: say so (before `phone_taken`).
                 if clean_phone is not None and referrer.phone == clean_phone:
                     raise InvalidInput("self_referral")
+            _check_unique(tx, ctx.tenant_id, phone=clean_phone, external_id=clean_external)
             if tier_id is not None:
                 _require_tier(tx, ctx.tenant_id, tier_id)
             tx.execute(
@@ -340,7 +338,7 @@ def update_member(
     if phone is not None:
         changes["phone"] = normalise_phone(phone)
     if external_id is not None:
-        changes["external_id"] = _clean_external_id(external_id)
+        changes["external_id"] = clean_external_id(external_id)
     clean_tags = _clean_tags(tags) if tags is not None else None
     now = ctx.clock.now()
     try:

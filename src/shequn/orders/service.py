@@ -536,10 +536,15 @@ def _payment_by_txn(tx: Connection, tenant_id: str, txn: str) -> Any:
 
 
 def _replayed_payment(
-    tx: Connection, tenant_id: str, seen: Row[Any], order_id: str
+    tx: Connection, tenant_id: str, seen: Row[Any], order_id: str, amount_fen: int
 ) -> dict[str, Any]:
     if seen.order_id != order_id:
         raise Conflict("payment_txn_reused", order_id=seen.order_id)
+    if seen.amount_fen != amount_fen:
+        # A retry repeats the callback exactly; another amount is a forged or garbled one.
+        raise Conflict(
+            "payment_replay_amount_mismatch", recorded_fen=seen.amount_fen, got_fen=amount_fen
+        )
     return _full_view(tx, tenant_id, _order_row(tx, tenant_id, order_id))
 
 
@@ -550,7 +555,7 @@ def _explain_unpaid(
     row = _order_row(tx, tenant_id, order_id)
     seen = _payment_by_txn(tx, tenant_id, txn)
     if seen is not None:
-        return _replayed_payment(tx, tenant_id, seen, order_id)
+        return _replayed_payment(tx, tenant_id, seen, order_id, amount_fen)
     if row.status != OrderStatus.CREATED.value:
         if row.paid_at is not None:
             raise Conflict("order_already_paid", id=order_id)

@@ -400,10 +400,14 @@ def bind_by_policy(
     return touch.sharer_id
 
 
-def _require_member(tx: Connection, tenant_id: str, member_id: str) -> Any:
-    row = tx.execute(
+def _member_or_none(tx: Connection, tenant_id: str, member_id: str) -> Any:
+    return tx.execute(
         select(members).where(members.c.tenant_id == tenant_id, members.c.id == member_id)
     ).first()
+
+
+def _require_member(tx: Connection, tenant_id: str, member_id: str) -> Any:
+    row = _member_or_none(tx, tenant_id, member_id)
     if row is None:
         raise NotFound("member_not_found", id=member_id)
     return row
@@ -429,7 +433,7 @@ def record_touch(
     """Log a share click / QR scan. A bound member under `last_touch` with an expired
     protection period moves to the new sharer; an unbound member is bound when the policy
     binds on registration."""
-    from shequn.members.rules import normalise_phone
+    from shequn.members.rules import clean_external_id, normalise_phone
 
     parsed_source = _parse_source(source)
     if parsed_source is BindingSource.ADMIN:
@@ -450,7 +454,7 @@ def record_touch(
             key = f"phone:{normalise_phone(phone)}"
         else:
             visitor = None
-            key = f"external:{external_id}"
+            key = f"external:{clean_external_id(external_id)}"
         touch = save_touch(
             tx,
             tenant_id=ctx.tenant_id,
@@ -506,7 +510,8 @@ def rebind_member(ctx: Ctx, *, member_id: str, referrer_id: str | None, reason: 
         if referrer_id is not None:
             if referrer_id == member_id:
                 raise InvalidInput("self_referral")
-            _require_member(tx, ctx.tenant_id, referrer_id)
+            if _member_or_none(tx, ctx.tenant_id, referrer_id) is None:
+                raise NotFound("referrer_not_found", id=referrer_id)
         if member.referrer_id == referrer_id:
             raise Conflict("rebind_same_referrer")
         set_referrer(

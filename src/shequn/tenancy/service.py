@@ -225,6 +225,11 @@ def authenticate(*, db: Database, raw_key: str, cache_seconds: float = 0) -> Pri
     return principal
 
 
+def require_tenant(*, db: Database, tenant_id: str) -> None:
+    with db.read() as tx:
+        _require_tenant(tx, tenant_id)
+
+
 def _require_tenant(tx: Connection, tenant_id: str) -> None:
     found = tx.execute(select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)).first()
     if found is None:

@@ -74,11 +74,19 @@ def load_tiers(tx: Connection, tenant_id: str) -> list[TierSpec]:
     ]
 
 
+# Fields that always have a value (the upgrade criteria may be cleared with null).
+_REQUIRED = frozenset({"name", "rank", "discount_bp", "may_distribute"})
+
+
 def _validate(fields: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in fields.items():
+        if value is None and key in _REQUIRED:
+            raise InvalidInput("field_required", field=key)
         if key == "name":
-            clean = " ".join(str(value).split())
+            if not isinstance(value, str):
+                raise InvalidInput("tier_name_invalid")
+            clean = " ".join(value.split())
             if not clean or len(clean) > 40:
                 raise InvalidInput("tier_name_invalid")
             out[key] = clean
@@ -91,7 +99,9 @@ def _validate(fields: dict[str, Any]) -> dict[str, Any]:
                 raise InvalidInput("tier_discount_invalid")
             out[key] = value
         elif key == "may_distribute":
-            out[key] = bool(value)
+            if not isinstance(value, bool):
+                raise InvalidInput("field_invalid", field=key)
+            out[key] = value
         elif key in ("upgrade_spend_fen", "upgrade_single_order_fen"):
             if value is not None and not 1 <= value <= 10**12:
                 raise InvalidInput("tier_criterion_invalid", field=key)
