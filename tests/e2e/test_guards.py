@@ -1,4 +1,4 @@
-"""Input no database can store is refused at the door, on both backends."""
+"""At the door: input no database can store is refused on both backends; the docs need no CDN."""
 
 from __future__ import annotations
 
@@ -30,3 +30,18 @@ def test_huge_integers_in_queries_are_refused(api: TestClient) -> None:
     assert (response.status_code, response.json()["code"]) == (422, "validation_error")
     response = api.get("/api/v1/members?limit=99999999999999999999999")
     assert (response.status_code, response.json()["code"]) == (422, "limit_out_of_range")
+
+
+def test_interactive_docs_are_served_without_a_cdn(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "/docs/assets/swagger-ui-bundle.js" in page.text
+    assert "cdn." not in page.text
+    assert "https://" not in page.text.split("<body>")[0]
+    script = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert (script.status_code, script.headers["content-type"].split(";")[0]) == (
+        200,
+        "text/javascript",
+    )
+    assert len(script.content) > 100_000
+    assert client.get("/redoc").status_code == 404

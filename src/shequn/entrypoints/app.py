@@ -128,6 +128,9 @@ def create_app(
         description="Community-commerce engine: referral binding, product ladder, lawful "
         "commissions on a double-entry ledger.",
         openapi_url="/openapi.json",
+        # The interactive docs are served from the installed package, never from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.shequn = AppState(settings=settings, db=database, clock=clock or SystemClock())
     for router in (
@@ -148,11 +151,33 @@ def create_app(
     app.add_exception_handler(Exception, _unexpected_error)
     app.add_middleware(RequestGuardMiddleware, default=settings.default_locale)
 
+    _mount_docs(app)
+
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs, its script and style from the `swagger-ui-bundle` package."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Shequn API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
 
 
 def app_from_environment() -> FastAPI:
