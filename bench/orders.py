@@ -1,0 +1,912 @@
+"""Paid orders through the HTTP API on PostgreSQL, compared with pgbench on the same machine.
+
+The benchmark
+
+1. creates a fresh database and brings it to the current schema;
+2. seeds it through the services: a tenant, three products, a two-level commission plan in
+   `levels` mode (10 % / 5 %), activated, and a referral forest of roots → middles → buyers, so
+   that every buyer has two uplines and the buyers are spread over many of them;
+3. starts the API server (`uvicorn --factory shequn.entrypoints.app:app_from_environment`) as
+   a separate process and waits for `/healthz`;
+4. drives paid orders from concurrent keep-alive clients: `POST /api/v1/orders` with an
+   idempotency key, then `POST /api/v1/orders/{id}/pay` with the amount due;
+5. stops the server and runs pgbench (TPC-B, the default script) with the same number of
+   clients against a database of its own;
+6. checks the books: two commission lines per paid order, cached balances equal to their
+   postings, every journal transaction balanced;
+7. drops both databases (also on error or interruption).
+
+The last line printed is `orders_per_s=… p99_ms=… ratio_to_pgbench=…`.
+
+    python bench/orders.py                      # defaults: 4 workers, 8 clients, 20 s
+    python bench/orders.py --workers 4 --clients 16 --duration 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.engine import make_url
+
+from shequn.catalog.service import create_product
+from shequn.clock import SystemClock
+from shequn.context import Ctx
+from shequn.db import Database
+from shequn.distribution.service import activate_plan, build_plan_spec, create_plan
+from shequn.distribution.tables import commission_lines
+from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
+from shequn.members.service import create_member
+from shequn.orders.rules import OrderStatus
+from shequn.orders.tables import orders
+from shequn.schema import upgrade_database
+from shequn.tenancy.service import create_tenant
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+HOST = "127.0.0.1"
+PRODUCTS = (
+    ("TRIAL", "试用装", 990, "bait"),
+    ("CREAM", "面霜", 19_900, "core"),
+    ("KIT", "合伙人礼包", 99_900, "partner"),
+)
+SKUS = tuple(p[0] for p in PRODUCTS)
+LEVEL_RATES_BP = (1_000, 500)
+ANALYZE_EVERY = 250  # seeded buyers between two ANALYZE
+TPS_PATTERN = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
+PROCESSED_PATTERN = re.compile(r"number of transactions actually processed: (\d+)")
+
+
+# --- options ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    admin_url: str
+    database: str
+    workers: int
+    clients: int
+    duration: float
+    orders: int
+    warmup: float
+    pool_size: int
+    roots: int
+    middles: int
+    buyers: int
+    pgbench_duration: int
+    pgbench_scale: int
+    seed: int
+
+
+def parse_options(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(
+        prog="bench/orders.py",
+        description="Paid orders per second through the HTTP API, against pgbench TPC-B.",
+    )
+    parser.add_argument(
+        "--admin-url",
+        default=os.environ.get("SHEQUN_BENCH_ADMIN_URL", DEFAULT_ADMIN_URL),
+        help="PostgreSQL URL of a superuser database "
+        "(default: $SHEQUN_BENCH_ADMIN_URL or %(default)s)",
+    )
+    parser.add_argument(
+        "--database",
+        default=f"shequn_bench_{os.getpid()}",
+        help="name of the database created for the run and dropped after it",
+    )
+    parser.add_argument("--workers", type=int, default=4, help="uvicorn worker processes")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
+    parser.add_argument(
+        "--duration", type=float, default=20.0, help="measured seconds (after the warm-up)"
+    )
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=0,
+        help="stop after this many measured paid orders instead of after --duration",
+    )
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
+    parser.add_argument(
+        "--pool-size", type=int, default=10, help="SHEQUN_DB_POOL_SIZE of each worker"
+    )
+    parser.add_argument("--roots", type=int, default=40, help="top-level members")
+    parser.add_argument("--middles", type=int, default=10, help="members under each root")
+    parser.add_argument("--buyers", type=int, default=5, help="buyers under each middle member")
+    parser.add_argument("--pgbench-duration", type=int, default=20, help="seconds of pgbench (-T)")
+    parser.add_argument("--pgbench-scale", type=int, default=10, help="pgbench -i -s")
+    parser.add_argument("--seed", type=int, default=1, help="random seed for buyers and SKUs")
+    args = parser.parse_args(argv)
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.database):
+        parser.error("--database must be a plain lower-case identifier")
+    for name in ("workers", "clients", "roots", "middles", "buyers", "pool_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.duration <= 0 or args.warmup < 0 or args.orders < 0 or args.pgbench_duration < 1:
+        parser.error("durations and counts must be positive")
+    return Options(**vars(args))
+
+
+# --- databases --------------------------------------------------------------------------------
+
+
+def url_for(admin_url: str, database: str) -> str:
+    return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+
+
+def create_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@contextmanager
+def scratch_database(admin_url: str, name: str) -> Iterator[str]:
+    """A database that exists for the duration of the block."""
+    create_database(admin_url, name)
+    try:
+        yield url_for(admin_url, name)
+    finally:
+        drop_database(admin_url, name)
+
+
+def server_version(admin_url: str) -> str:
+    with psycopg.connect(admin_url) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def analyze(url: str) -> None:
+    """Fresh planner statistics while the forest grows, so that the seeding does not run on
+    plans made for empty tables (autovacuum would get there, but later)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+
+
+def vacuum_analyze(url: str) -> None:
+    """Clean tables and fresh statistics, so that the server plans against the seeded data."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def seeding_database(url: str) -> Database:
+    """The services' own engine, without server-side prepared statements: a generic plan made
+    while the tables are still empty would be kept for the whole seeding."""
+    engine = create_engine(
+        make_url(url).set(drivername="postgresql+psycopg"),
+        pool_size=1,
+        connect_args={"prepare_threshold": None},
+    )
+    return Database(engine)
+
+
+@dataclass(frozen=True)
+class DbCounters:
+    """What PostgreSQL did for one database (cumulative statistics) and for the whole server
+    (WAL position, CPU of its processes)."""
+
+    commits: int
+    inserted: int
+    updated: int
+    wal_bytes: int
+    postgres_cpu: float
+
+
+def db_counters(admin_url: str, database: str) -> DbCounters:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT d.xact_commit, d.tup_inserted, d.tup_updated,"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
+            " FROM pg_stat_database d WHERE d.datname = %s",
+            (database,),
+        ).fetchone()
+    if row is None:
+        raise RuntimeError(f"no statistics for database {database}")
+    cpu = postgres_cpu_seconds()
+    return DbCounters(int(row[0]), int(row[1]), int(row[2]), int(row[3]), cpu)
+
+
+@dataclass(frozen=True)
+class DbWork:
+    """PostgreSQL work per unit (a paid order, a TPC-B transaction)."""
+
+    commits: float
+    rows_written: float
+    wal_bytes: float
+    postgres_cpu_ms: float
+
+
+def db_work(before: DbCounters, after: DbCounters, units: int) -> DbWork:
+    n = max(1, units)
+    written = (after.inserted - before.inserted) + (after.updated - before.updated)
+    return DbWork(
+        commits=(after.commits - before.commits) / n,
+        rows_written=written / n,
+        wal_bytes=(after.wal_bytes - before.wal_bytes) / n,
+        postgres_cpu_ms=(after.postgres_cpu - before.postgres_cpu) / n * 1000,
+    )
+
+
+def wait_for_statistics() -> None:
+    """Backends publish their counters at most once a second (and when they exit)."""
+    time.sleep(1.5)
+
+
+# --- seeding ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Seeded:
+    tenant_id: str
+    api_key: str
+    buyers: list[str]
+    uplines: int
+    seconds: float
+
+
+def seed(url: str, options: Options) -> Seeded:
+    """Tenant, catalogue, an active two-level plan and the referral forest, all through the
+    services (the same code paths as the API)."""
+    started = time.perf_counter()
+    db = seeding_database(url)
+    clock = SystemClock()
+    try:
+        tenant_id, api_key = create_tenant(db=db, clock=clock, name="bench")
+        ctx = Ctx(db=db, clock=clock, tenant_id=tenant_id, actor="bench")
+        for sku, name, price_fen, role in PRODUCTS:
+            create_product(ctx, sku=sku, name=name, price_fen=price_fen, ladder_role=role)
+        plan = create_plan(
+            ctx,
+            name="bench 10/5",
+            spec=build_plan_spec(
+                mode="levels",
+                levels=[
+                    {"level": level, "rate_bp": rate}
+                    for level, rate in enumerate(LEVEL_RATES_BP, start=1)
+                ],
+            ),
+        )
+        activate_plan(ctx, plan_id=plan["id"])
+        buyers: list[str] = []
+        uplines = 0
+        for r in range(options.roots):
+            root = create_member(ctx, name=f"root {r}")["id"]
+            uplines += 1
+            for m in range(options.middles):
+                middle = create_member(ctx, name=f"middle {r}-{m}", referrer_id=root)["id"]
+                uplines += 1
+                for b in range(options.buyers):
+                    member = create_member(ctx, name=f"buyer {r}-{m}-{b}", referrer_id=middle)
+                    if len(member["ancestors"]) < 2:
+                        raise RuntimeError(f"buyer {member['id']} has fewer than two uplines")
+                    buyers.append(member["id"])
+                    if len(buyers) % ANALYZE_EVERY == 0:
+                        analyze(url)
+    finally:
+        db.dispose()
+    vacuum_analyze(url)
+    return Seeded(tenant_id, api_key, buyers, uplines, time.perf_counter() - started)
+
+
+# --- the API server ---------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_healthy(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the API server exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the API server did not answer /healthz in time")
+
+
+@contextmanager
+def api_server(url: str, options: Options) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """uvicorn in its own process group, stopped (and killed if need be) when the block ends."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SHEQUN_DATABASE_URL": url,
+        "SHEQUN_API_KEY_CACHE_SECONDS": "30",
+        "SHEQUN_DB_POOL_SIZE": str(options.pool_size),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "shequn.entrypoints.app:app_from_environment",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(options.workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
+    try:
+        wait_healthy(port, process)
+        yield port, process
+    finally:
+        stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+# --- CPU accounting ---------------------------------------------------------------------------
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """User + system CPU of one process (with `reaped`, also that of its exited children),
+    or 0 if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / CLOCK_TICKS
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU of the PostgreSQL server, monotonic: live processes plus the backends that have
+    exited (the postmaster reaps them, so their time lands in its children's time)."""
+    return sum(process_cpu_seconds(pid, reaped=True) for pid in postgres_pids())
+
+
+def process_group(pgid: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[2]) == pgid:
+            pids.append(int(entry.name))
+    return pids
+
+
+def postgres_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        if name in ("postgres", "postmaster") or name.startswith("postgres"):
+            pids.append(int(entry.name))
+    return pids
+
+
+def machine_busy_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    total = sum(values[:8])
+    return (total - idle) / CLOCK_TICKS, total / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    server: dict[int, float]
+    postgres: float
+    client: float
+    busy: float
+    total: float
+
+
+def cpu_snapshot(server_pgid: int) -> CpuSnapshot:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    busy, total = machine_busy_seconds()
+    return CpuSnapshot(
+        server={pid: process_cpu_seconds(pid) for pid in process_group(server_pgid)},
+        postgres=postgres_cpu_seconds(),
+        client=usage.ru_utime + usage.ru_stime,
+        busy=busy,
+        total=total,
+    )
+
+
+def _grown(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(value - before.get(pid, 0.0) for pid, value in after.items())
+
+
+@dataclass(frozen=True)
+class CpuUse:
+    server: float
+    postgres: float
+    client: float
+    machine_busy: float
+    machine_total: float
+
+
+def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> CpuUse:
+    return CpuUse(
+        server=_grown(before.server, after.server),
+        postgres=after.postgres - before.postgres,
+        client=after.client - before.client,
+        machine_busy=after.busy - before.busy,
+        machine_total=after.total - before.total,
+    )
+
+
+# --- the load ---------------------------------------------------------------------------------
+
+
+class HttpError(Exception):
+    pass
+
+
+class Client:
+    """A minimal HTTP/1.1 keep-alive JSON client; the load generator must stay cheap so that
+    the CPU goes to the server."""
+
+    def __init__(self, port: int, api_key: str) -> None:
+        self.port = port
+        self.prefix = (
+            f"Host: {HOST}:{port}\r\nAuthorization: Bearer {api_key}\r\n"
+            "Content-Type: application/json\r\nAccept: application/json\r\n"
+        ).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+
+    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.reader is None or self.writer is None:
+            await self.connect()
+        assert self.reader is not None
+        assert self.writer is not None
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self.writer.write(
+            b"POST "
+            + path.encode()
+            + b" HTTP/1.1\r\n"
+            + self.prefix
+            + b"Content-Length: "
+            + str(len(payload)).encode()
+            + b"\r\n\r\n"
+            + payload
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ", 2)[1])
+        length = -1
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            lowered = name.strip().lower()
+            if lowered == b"content-length":
+                length = int(value)
+            elif lowered == b"transfer-encoding":
+                raise HttpError("chunked responses are not supported")
+        if length < 0:
+            raise HttpError("response without Content-Length")
+        data = await self.reader.readexactly(length)
+        parsed = json.loads(data) if data else {}
+        return status, parsed if isinstance(parsed, dict) else {"body": parsed}
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with suppress(OSError):
+                await self.writer.wait_closed()
+            self.reader = self.writer = None
+
+
+@dataclass
+class LoadResult:
+    latencies_ms: list[float] = field(default_factory=list)
+    finished_at: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    paid_total: int = 0  # every successful paid order, warm-up included
+    window: float = 0.0  # measured seconds
+
+
+async def drive(
+    port: int, api_key: str, buyers: Sequence[str], options: Options, cpu: CpuProbe
+) -> LoadResult:
+    result = LoadResult()
+    rng = random.Random(options.seed)
+    run_id = uuid.uuid4().hex[:8]
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    measure_from = start + options.warmup
+    stop_at = measure_from + options.duration if options.orders == 0 else float("inf")
+    stop = asyncio.Event()
+
+    async def client_loop(index: int) -> None:
+        client = Client(port, api_key)
+        n = 0
+        try:
+            while not stop.is_set() and loop.time() < stop_at:
+                key = f"{run_id}-{index}-{n}"
+                n += 1
+                buyer = buyers[rng.randrange(len(buyers))]
+                sku = SKUS[rng.randrange(len(SKUS))]
+                began = loop.time()
+                try:
+                    status, order = await client.post(
+                        "/api/v1/orders",
+                        {
+                            "buyer_id": buyer,
+                            "lines": [{"sku": sku, "quantity": 1}],
+                            "idempotency_key": key,
+                        },
+                    )
+                    if not 200 <= status < 300:
+                        result.errors[f"create {status} {order.get('code')}"] += 1
+                        continue
+                    status, paid = await client.post(
+                        f"/api/v1/orders/{order['id']}/pay",
+                        {"provider_txn_id": f"wx-{key}", "amount_fen": order["total_fen"]},
+                    )
+                except (OSError, asyncio.IncompleteReadError, HttpError, ValueError) as exc:
+                    result.errors[f"transport {type(exc).__name__}"] += 1
+                    await client.close()
+                    continue
+                ended = loop.time()
+                if not 200 <= status < 300:
+                    result.errors[f"pay {status} {paid.get('code')}"] += 1
+                    continue
+                result.paid_total += 1
+                if began >= measure_from and ended <= stop_at:
+                    result.latencies_ms.append((ended - began) * 1000.0)
+                    result.finished_at.append(ended - measure_from)
+                    if options.orders and len(result.latencies_ms) >= options.orders:
+                        stop.set()
+        finally:
+            await client.close()
+
+    async def measure_window() -> None:
+        await asyncio.sleep(options.warmup)
+        cpu.start()
+        if options.orders:
+            await stop.wait()
+        else:
+            await asyncio.sleep(max(0.0, stop_at - loop.time()))
+        cpu.stop()
+        result.window = loop.time() - measure_from
+
+    await asyncio.gather(measure_window(), *(client_loop(i) for i in range(options.clients)))
+    return result
+
+
+class CpuProbe:
+    """CPU used by the server, PostgreSQL, this client and the whole machine in the window."""
+
+    def __init__(self, server_pgid: int) -> None:
+        self.server_pgid = server_pgid
+        self.before: CpuSnapshot | None = None
+        self.use: CpuUse | None = None
+
+    def start(self) -> None:
+        self.before = cpu_snapshot(self.server_pgid)
+
+    def stop(self) -> None:
+        if self.before is not None:
+            self.use = cpu_between(self.before, cpu_snapshot(self.server_pgid))
+
+
+# --- pgbench ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pgbench:
+    tps: float
+    transactions: int
+    work: DbWork
+    client_cpu_ms: float
+
+
+def run_pgbench(admin_url: str, clients: int, seconds: int, scale: int) -> Pgbench:
+    """TPC-B (pgbench's default script) on a database of its own."""
+    if shutil.which("pgbench") is None:
+        raise RuntimeError("pgbench is not installed")
+    name = f"shequn_pgbench_{os.getpid()}"
+    with scratch_database(admin_url, name) as url:
+        subprocess.run(
+            ["pgbench", "-i", "-q", "-s", str(scale), url],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        wait_for_statistics()
+        before = db_counters(admin_url, name)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run(
+            ["pgbench", "-c", str(clients), "-j", str(min(2, clients)), "-T", str(seconds), url],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        wait_for_statistics()
+        after = db_counters(admin_url, name)
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    match = TPS_PATTERN.search(done.stdout)
+    processed = PROCESSED_PATTERN.search(done.stdout)
+    if match is None or processed is None:
+        raise RuntimeError(f"no TPS in the pgbench output:\n{done.stdout}\n{done.stderr}")
+    transactions = int(processed.group(1))
+    client_cpu = (used.ru_utime + used.ru_stime) - (children.ru_utime + children.ru_stime)
+    return Pgbench(
+        tps=float(match.group(1)),
+        transactions=transactions,
+        work=db_work(before, after, transactions),
+        client_cpu_ms=client_cpu / max(1, transactions) * 1000,
+    )
+
+
+# --- checks -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Books:
+    paid_orders: int
+    commission_lines: int
+    balance_mismatches: int
+    unbalanced_transactions: int
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.commission_lines == len(LEVEL_RATES_BP) * self.paid_orders
+            and self.balance_mismatches == 0
+            and self.unbalanced_transactions == 0
+        )
+
+
+def check_books(url: str, tenant_id: str) -> Books:
+    db = seeding_database(url)
+    try:
+        with db.read() as tx:
+            paid = tx.execute(
+                select(func.count()).where(
+                    orders.c.tenant_id == tenant_id,
+                    orders.c.status == OrderStatus.PAID.value,
+                )
+            ).scalar_one()
+            lines = tx.execute(
+                select(func.count()).where(commission_lines.c.tenant_id == tenant_id)
+            ).scalar_one()
+            mismatches = find_balance_mismatches(tx, tenant_id=tenant_id)
+            unbalanced = unbalanced_transactions(tx, tenant_id=tenant_id)
+    finally:
+        db.dispose()
+    return Books(int(paid), int(lines), len(mismatches), len(unbalanced))
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(len(ordered) * q / 100))
+    return ordered[min(len(ordered), rank) - 1]
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def memory_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def per_second_profile(finished_at: Sequence[float], window: float) -> str:
+    """Paid orders per second in (up to) five equal slices of the window: a falling profile
+    means the cost per order grows with the data."""
+    slices = max(1, min(5, int(window // 2)))
+    width = window / slices
+    counts = [0] * slices
+    for t in finished_at:
+        counts[min(slices - 1, int(t // width))] += 1
+    return " ".join(f"{c / width:.0f}" for c in counts)
+
+
+def print_work_table(order: DbWork, server_cpu_s: float | None, pgbench: Pgbench) -> None:
+    """Side by side: what one paid order and one TPC-B transaction cost the database."""
+    tpcb = pgbench.work
+    app_cpu = f"{server_cpu_s * 1000:.2f}" if server_cpu_s is not None else "?"
+    rows = [
+        ("database commits", f"{order.commits:.2f}", f"{tpcb.commits:.2f}"),
+        ("rows inserted + updated", f"{order.rows_written:.1f}", f"{tpcb.rows_written:.1f}"),
+        ("WAL bytes", f"{order.wal_bytes:.0f}", f"{tpcb.wal_bytes:.0f}"),
+        ("PostgreSQL CPU ms", f"{order.postgres_cpu_ms:.2f}", f"{tpcb.postgres_cpu_ms:.2f}"),
+        ("client / app server CPU ms", app_cpu, f"{pgbench.client_cpu_ms:.2f}"),
+    ]
+    print(f"  {'per unit of work':<28}{'paid order':>12}{'TPC-B txn':>12}")
+    for label, mine, theirs in rows:
+        print(f"  {label:<28}{mine:>12}{theirs:>12}")
+
+
+def report(
+    options: Options,
+    seeded: Seeded,
+    load: LoadResult,
+    cpu: CpuUse | None,
+    order_work: DbWork,
+    pgbench: Pgbench,
+    books: Books,
+    pg_version: str,
+) -> int:
+    print(
+        f"machine: {os.cpu_count()} cores, {cpu_model()}, {memory_gib():.0f} GiB, "
+        f"PostgreSQL {pg_version}, Python {platform.python_version()}"
+    )
+    print(
+        f"seeded in {seeded.seconds:.0f} s: {len(seeded.buyers)} buyers under {seeded.uplines} "
+        f"uplines ({options.roots} roots × {options.middles} middles × {options.buyers} buyers)"
+    )
+    print(
+        f"server: {options.workers} uvicorn worker(s), pool {options.pool_size}; "
+        f"{options.clients} clients, {load.window:.1f} s measured after {options.warmup:.0f} s"
+    )
+    errors = ", ".join(f"{k}: {v}" for k, v in sorted(load.errors.items())) or "none"
+    print(
+        f"paid orders: {len(load.latencies_ms)} measured, {load.paid_total} in all; "
+        f"errors: {errors}"
+    )
+    if not load.latencies_ms:
+        print("no paid order completed in the window")
+        print("orders_per_s=0.0 p99_ms=0.0 ratio_to_pgbench=0.000")
+        return 1
+    orders_per_s = len(load.latencies_ms) / load.window
+    p50 = percentile(load.latencies_ms, 50)
+    p99 = percentile(load.latencies_ms, 99)
+    print(
+        f"throughput: {orders_per_s:.1f} paid orders/s "
+        f"({2 * orders_per_s:.0f} requests/s); by slice: "
+        f"{per_second_profile(load.finished_at, load.window)}"
+    )
+    print(
+        f"latency of a paid order (create + pay): p50 {p50:.1f} ms, "
+        f"p90 {percentile(load.latencies_ms, 90):.1f} ms, p99 {p99:.1f} ms, "
+        f"max {max(load.latencies_ms):.1f} ms"
+    )
+    if cpu is not None:
+        n = len(load.latencies_ms)
+        cores = os.cpu_count() or 1
+        busy = cpu.machine_busy / cpu.machine_total * cores if cpu.machine_total else 0.0
+        print(
+            f"CPU per paid order: server {cpu.server / n * 1000:.2f} ms, "
+            f"PostgreSQL {cpu.postgres / n * 1000:.2f} ms, client {cpu.client / n * 1000:.2f} ms; "
+            f"machine busy {busy:.2f} of {os.cpu_count()} cores"
+        )
+    tps = pgbench.tps
+    print(
+        f"pgbench TPC-B: scale {options.pgbench_scale}, {options.clients} clients, "
+        f"{options.pgbench_duration} s: {tps:.0f} tps"
+    )
+    print_work_table(order_work, cpu.server / len(load.latencies_ms) if cpu else None, pgbench)
+    verdict = "ok" if books.ok else "FAILED"
+    print(
+        f"books: {books.paid_orders} paid orders (client counted {load.paid_total}), "
+        f"{books.commission_lines} commission lines, {books.balance_mismatches} balance "
+        f"mismatches, {books.unbalanced_transactions} unbalanced transactions: {verdict}"
+    )
+    consistent = books.ok and books.paid_orders == load.paid_total
+    if not consistent:
+        print("CHECK FAILED: the books do not match the paid orders")
+    ratio = orders_per_s / tps
+    print(f"orders_per_s={orders_per_s:.1f} p99_ms={p99:.1f} ratio_to_pgbench={ratio:.3f}")
+    return 0 if consistent and not load.errors else 1
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_options(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    pg_version = server_version(options.admin_url)
+    with scratch_database(options.admin_url, options.database) as url:
+        print(f"database {options.database}: creating the schema and seeding …", flush=True)
+        upgrade_database(url)
+        seeded = seed(url, options)
+        print(f"seeded in {seeded.seconds:.0f} s; starting {options.workers} worker(s)", flush=True)
+        wait_for_statistics()
+        before = db_counters(options.admin_url, options.database)
+        with api_server(url, options) as (port, process):
+            probe = CpuProbe(process.pid)
+            load = asyncio.run(drive(port, seeded.api_key, seeded.buyers, options, probe))
+        wait_for_statistics()
+        order_work = db_work(
+            before, db_counters(options.admin_url, options.database), load.paid_total
+        )
+        print("orders done; running pgbench …", flush=True)
+        pgbench = run_pgbench(
+            options.admin_url, options.clients, options.pgbench_duration, options.pgbench_scale
+        )
+        books = check_books(url, seeded.tenant_id)
+    return report(options, seeded, load, probe.use, order_work, pgbench, books, pg_version)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
