@@ -566,3 +566,68 @@ def test_openapi_lists_every_contract_path(client: TestClient) -> None:
     assert missing == {}
     schemes = spec["components"]["securitySchemes"]
     assert [s["scheme"] for s in schemes.values()] == ["bearer"]
+
+
+def test_the_event_feed_records_each_change_in_order_and_pages(api: TestClient) -> None:
+    # given a referred buyer's paid order
+    buyer = chain_with_plan(api)[2]
+    order = place_order(api, buyer)
+    pay(api, order, "wx-feed")
+
+    # when the feed is read two events at a time, filtered to the order
+    pages, after = [], None
+    while True:
+        query = {"subject_type": "order", "subject_id": order["id"], "limit": 2}
+        if after is not None:
+            query["after"] = after
+        page = expect(api.get(f"{API}/events", params=query), 200)
+        pages.append([(e["type"], e["subject_id"]) for e in page["items"]])
+        after = page["next_after"]
+        if after is None:
+            break
+
+    # then the order's events come in the order they happened, on one page
+    assert pages == [[("OrderCreated", order["id"]), ("OrderPaid", order["id"])]]
+    paid = expect(api.get(f"{API}/events", params={"type": "OrderPaid"}), 200)["items"]
+    assert [e["payload"]["commission_fen"] for e in paid] == [1_485]
+    assert set(paid[0]) == {
+        "id",
+        "type",
+        "subject_type",
+        "subject_id",
+        "actor",
+        "payload",
+        "occurred_at",
+    }
+
+    # and the whole feed pages without gaps or repeats
+    everything = expect(api.get(f"{API}/events", params={"limit": 1000}), 200)["items"]
+    seen: list[str] = []
+    after = None
+    while True:
+        params: dict[str, Any] = {"limit": 3}
+        if after is not None:
+            params["after"] = after
+        page = expect(api.get(f"{API}/events", params=params), 200)
+        seen.extend(e["id"] for e in page["items"])
+        after = page["next_after"]
+        if after is None:
+            break
+    assert seen == [e["id"] for e in everything]
+    assert len(seen) == len(set(seen))
+    assert [e["type"] for e in everything] == [
+        "TenantCreated",
+        "ApiKeyCreated",  # the fixture's operator key
+        "ApiKeyCreated",  # and its read-only key
+        "SettingsChanged",
+        "ProductCreated",
+        "MemberRegistered",
+        "MemberRegistered",
+        "MemberBound",
+        "MemberRegistered",
+        "MemberBound",
+        "CommissionPlanCreated",
+        "CommissionPlanActivated",
+        "OrderCreated",
+        "OrderPaid",
+    ]

@@ -17,8 +17,12 @@ def events(
     subject_type: str | None = None,
     subject_id: str | None = None,
     type: str | None = None,
+    after: str | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
-) -> list[dict[str, Any]]:
+) -> dict[str, Any]:
+    """The tenant's business events, oldest first; pass `next_after` back as `after` to read
+    on. A reader that follows the feed closely should stay a few seconds behind: an event is
+    visible only once its transaction commits, and transactions commit out of order."""
     with ctx.db.read() as tx:
         rows = list_events(
             tx,
@@ -26,9 +30,14 @@ def events(
             subject_type=subject_type,
             subject_id=subject_id,
             type=type,
-            limit=limit,
+            after=after,
+            limit=limit + 1,
         )
-    return [{k: v for k, v in r.items() if k != "tenant_id"} for r in rows]
+    page = rows[:limit]
+    return {
+        "items": [{k: v for k, v in r.items() if k != "tenant_id"} for r in page],
+        "next_after": page[-1]["id"] if len(rows) > limit else None,
+    }
 
 
 @router.get("/ledger/verify")

@@ -69,14 +69,18 @@ def list_events(
     subject_type: str | None = None,
     subject_id: str | None = None,
     type: str | None = None,
+    after: str | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
+    """Events in the order they were recorded (ids are time-ordered), after the id `after`."""
     query = select(events).where(events.c.tenant_id == tenant_id)
+    if after is not None:
+        query = query.where(events.c.id > after)
     if subject_type is not None:
         query = query.where(events.c.subject_type == subject_type)
     if subject_id is not None:
         query = query.where(events.c.subject_id == subject_id)
     if type is not None:
         query = query.where(events.c.type == type)
-    query = query.order_by(events.c.occurred_at, events.c.id).limit(limit)
+    query = query.order_by(events.c.id).limit(limit)
     return [dict(row._mapping) for row in tx.execute(query)]
