@@ -172,18 +172,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_events_tenant_id_occurred_at"),
-            ["tenant_id", "occurred_at"],
-            unique=False,
-        )
-        batch_op.create_index(
             batch_op.f("ix_events_tenant_id_subject_type_subject_id"),
             ["tenant_id", "subject_type", "subject_id"],
             unique=False,
         )
         batch_op.create_index(
-            batch_op.f("ix_events_tenant_id_type_occurred_at"),
-            ["tenant_id", "type", "occurred_at"],
+            batch_op.f("ix_events_tenant_id_type_id"),
+            ["tenant_id", "type", "id"],
             unique=False,
         )
 
@@ -678,9 +673,8 @@ def downgrade() -> None:
 
     op.drop_table("journal_transactions")
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_events_tenant_id_type_occurred_at"))
+        batch_op.drop_index(batch_op.f("ix_events_tenant_id_type_id"))
         batch_op.drop_index(batch_op.f("ix_events_tenant_id_subject_type_subject_id"))
-        batch_op.drop_index(batch_op.f("ix_events_tenant_id_occurred_at"))
 
     op.drop_table("events")
     with op.batch_alter_table("commission_rules", schema=None) as batch_op:
