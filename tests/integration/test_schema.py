@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
+from shequn.context import Ctx
 from shequn.db import Database
+from shequn.ledger.rules import Purpose, member_account
+from shequn.ledger.tables import accounts
 from shequn.schema import all_metadata
+from tests import factories as f
 
 
 def _differences(db: Database) -> list[Any]:
@@ -34,3 +40,29 @@ def test_every_table_is_keyed_by_tenant_first(db: Database) -> None:
             assert primary == ["tenant_id"]
         else:
             assert primary[0] == "tenant_id", name
+
+
+def test_the_database_refuses_a_wallet_below_zero_and_debt_above_zero(ctx: Ctx) -> None:
+    member = f.member(ctx)
+    for purpose, bad in (
+        (Purpose.WALLET_AVAILABLE, -1),
+        (Purpose.WALLET_PENDING, -1),
+        (Purpose.POINTS, -1),
+        (Purpose.DEBT, 1),
+    ):
+        with pytest.raises(IntegrityError), ctx.db.transaction() as tx:
+            tx.execute(
+                update(accounts)
+                .where(
+                    accounts.c.tenant_id == ctx.tenant_id,
+                    accounts.c.id == member_account(member, purpose),
+                )
+                .values(balance=bad)
+            )
+    with ctx.db.read() as tx:
+        balances = tx.execute(
+            select(accounts.c.balance).where(
+                accounts.c.tenant_id == ctx.tenant_id, accounts.c.owner_id == member
+            )
+        ).scalars()
+        assert sorted(balances) == [0, 0, 0, 0]

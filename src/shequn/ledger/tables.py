@@ -26,6 +26,12 @@ accounts = Table(
     Column("balance", Fen, nullable=False, default=0),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "owner_type", "owner_id", "purpose", "currency"),
+    # The last line of defence: a wallet never goes below zero (a shortfall is debt instead).
+    CheckConstraint(
+        "(purpose NOT IN ('wallet_available', 'wallet_pending', 'points') OR balance >= 0)"
+        " AND (purpose <> 'debt' OR balance <= 0)",
+        name="balance_sign",
+    ),
 )
 
 journal_transactions = Table(

@@ -30,6 +30,11 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=8), nullable=False),
         sa.Column("tracks_balance", sa.Boolean(), nullable=False),
         sa.Column("balance", sa.BigInteger(), nullable=False),
+        sa.CheckConstraint(
+            "(purpose NOT IN ('wallet_available', 'wallet_pending', 'points') OR balance >= 0)"
+            " AND (purpose <> 'debt' OR balance <= 0)",
+            name=op.f("ck_accounts_balance_sign"),
+        ),
         sa.PrimaryKeyConstraint("tenant_id", "id", name=op.f("pk_accounts")),
         sa.UniqueConstraint(
             "tenant_id",
