@@ -372,3 +372,42 @@ def test_demo_builds_a_small_community_without_serving(tmp_path: Path) -> None:
     assert len(members["items"]) == 20
     assert verified == {"ok": True, "mismatches": [], "unbalanced": []}
     assert mine["tenant_id"] == tenant.group(1)
+
+
+def test_settle_all_tenants_settles_each_tenant_once(tmp_path: Path) -> None:
+    # given two tenants on a database of their own, each with an order past its window
+    url = f"sqlite:///{tmp_path / 'all.db'}"
+    upgrade_database(url)
+    own = Database.from_url(url, pool_size=2)
+    try:
+        target = Target(url, own)
+        tenants = [new_tenant(target, name)["tenant_id"] for name in ("甲品牌", "乙品牌")]
+        for tenant_id in tenants:
+            community_with_a_completed_order(target, tenant_id)
+
+        # when a scheduled job settles every tenant, twice
+        first = run_json("settle", "--all-tenants", "--database-url", url)
+        second = run_json("settle", "--all-tenants", "--database-url", url)
+        text = run("settle", "--all-tenants", "--database-url", url)
+    finally:
+        own.dispose()
+
+    # then each tenant is settled once, on its own line
+    def counts(rows: list[dict[str, Any]]) -> dict[str, tuple[int, int, int]]:
+        return {
+            r["tenant_id"]: (r["orders_closed"], r["commissions_released"], r["released_fen"])
+            for r in rows
+        }
+
+    assert counts(first) == {tenants[0]: (1, 2, 1_485), tenants[1]: (1, 2, 1_485)}
+    assert counts(second) == {tenants[0]: (0, 0, 0), tenants[1]: (0, 0, 0)}
+    assert text.exit_code == 0
+    assert sorted(line.split(":")[0] for line in text.stdout.splitlines()) == sorted(tenants)
+
+
+@pytest.mark.parametrize("flags", [[], ["-t", "tn_x", "--all-tenants"]], ids=["none", "both"])
+def test_settle_wants_one_tenant_or_all(tmp_path: Path, flags: list[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    result = run("settle", *flags, "--database-url", url)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Give either --tenant or --all-tenants."

@@ -270,28 +270,68 @@ def key_revoke(tenant: TenantOption, key_id: str, database_url: DatabaseOption =
 
 @app.command(cls=_Command, help=_t("cli.help.settle"))
 def settle(
-    tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", "-t", envvar="SHEQUN_TENANT", help=_t("cli.opt.tenant")),
+    ] = None,
+    all_tenants: Annotated[
+        bool, typer.Option("--all-tenants", help=_t("cli.opt.all_tenants"))
+    ] = False,
+    database_url: DatabaseOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Close orders past the after-sales window and release their commissions."""
     from shequn.settlement.service import run_settlement
+    from shequn.tenancy.service import list_tenants
 
-    try:
-        with _ctx(database_url, tenant) as ctx:
-            result = run_settlement(ctx)
-    except DomainError as exc:
-        _fail(exc)
+    if (tenant is None) == (not all_tenants):
+        err_console.print(f"[red]{_t('cli.settle_target')}[/red]")
+        raise typer.Exit(code=2)
+    if tenant is not None:
+        try:
+            with _ctx(database_url, tenant) as ctx:
+                result = run_settlement(ctx)
+        except DomainError as exc:
+            _fail(exc)
+            return
+        if as_json:
+            _print_json(result)
+        else:
+            console.print(_settled_line(result))
         return
+    # Every tenant in its own transaction: one tenant's trouble does not hold up the others.
+    results: list[dict[str, Any]] = []
+    failed = 0
+    with _database(database_url) as db:
+        for row in list_tenants(db=db):
+            ctx = Ctx(db=db, clock=SystemClock(), tenant_id=row["tenant_id"], actor="cli")
+            try:
+                results.append({"tenant_id": ctx.tenant_id, **run_settlement(ctx)})
+            except DomainError as exc:
+                failed += 1
+                message = _t(f"error.{exc.code}", **exc.params)
+                results.append({"tenant_id": ctx.tenant_id, "error": exc.code, "message": message})
     if as_json:
-        _print_json(result)
-        return
-    console.print(
-        _t(
-            "cli.settled",
-            closed=result["orders_closed"],
-            completed=result["orders_completed"],
-            lines=result["commissions_released"],
-            amount=format_fen(result["released_fen"]),
-        )
+        _print_json(results)
+    else:
+        for item in results:
+            if "error" in item:
+                err_console.print(
+                    f"{item['tenant_id']}: [red]{item['error']}[/red] {item['message']}"
+                )
+            else:
+                console.print(f"{item['tenant_id']}: {_settled_line(item)}")
+    if failed:
+        raise typer.Exit(code=1)
+
+
+def _settled_line(result: dict[str, Any]) -> str:
+    return _t(
+        "cli.settled",
+        closed=result["orders_closed"],
+        completed=result["orders_completed"],
+        lines=result["commissions_released"],
+        amount=format_fen(result["released_fen"]),
     )
 
 
