@@ -631,3 +631,15 @@ def test_the_event_feed_records_each_change_in_order_and_pages(api: TestClient) 
         "OrderCreated",
         "OrderPaid",
     ]
+
+
+def test_an_integrator_finds_a_member_by_its_own_id_or_phone(api: TestClient) -> None:
+    member = create_member(api, "小程序用户", phone="13812345678", external_id="wx-openid-9")
+    create_member(api, "别人", phone="13900000009")
+
+    by_id = expect(api.get(f"{API}/members", params={"external_id": "wx-openid-9"}), 200)
+    by_phone = expect(api.get(f"{API}/members", params={"phone": "+86 138 1234 5678"}), 200)
+    assert [m["id"] for m in by_id["items"]] == [member["id"]]
+    assert [m["id"] for m in by_phone["items"]] == [member["id"]]
+    refused = api.get(f"{API}/members", params={"phone": "12"})
+    assert (refused.status_code, refused.json()["code"]) == (422, "phone_invalid")

@@ -184,6 +184,24 @@ def test_list_filters_by_tag_tier_and_referrer(ctx: Ctx) -> None:
     assert ([m["id"] for m in page["items"]], page["next_after"]) == ([a], a)
 
 
+def test_a_member_is_found_by_phone_or_by_the_id_of_another_system(ctx: Ctx) -> None:
+    wanted = f.member(ctx, "要找的人", phone="+86 138 1234 5678", external_id="wx-openid-1")
+    f.member(ctx, "别人", phone="139 0000 0009", external_id="wx-openid-2")
+
+    def ids(**filters: Any) -> list[str]:
+        return [m["id"] for m in list_members(ctx, **filters)["items"]]
+
+    # any spelling the registration accepts finds the same member
+    assert ids(phone="138-1234-5678") == [wanted]
+    assert ids(phone="008613812345678") == [wanted]
+    assert ids(external_id=" wx-openid-1 ") == [wanted]
+    assert ids(phone="13812345678", external_id="wx-openid-2") == []
+    assert ids(phone="13700000000") == []
+    with pytest.raises(InvalidInput) as refused:
+        list_members(ctx, phone="not a phone")
+    assert refused.value.code == "phone_invalid"
+
+
 def test_update_profile_and_tags(ctx: Ctx, clock: ManualClock) -> None:
     member = f.member(ctx, "旧名", tags=["a", "b"])
     clock.advance(hours=1)

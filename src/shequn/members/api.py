@@ -59,11 +59,20 @@ def list_members(
     tag: str | None = None,
     tier_id: str | None = None,
     referrer_id: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
     after: str | None = None,
     limit: int = Query(default=50),
 ) -> dict[str, Any]:
     return service.list_members(
-        ctx, tag=tag, tier_id=tier_id, referrer_id=referrer_id, after=after, limit=limit
+        ctx,
+        tag=tag,
+        tier_id=tier_id,
+        referrer_id=referrer_id,
+        phone=phone,
+        external_id=external_id,
+        after=after,
+        limit=limit,
     )
 
 

@@ -290,12 +290,17 @@ def list_members(
     tag: str | None = None,
     tier_id: str | None = None,
     referrer_id: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
     after: str | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:
-    """Keyset-paged by id (ids are time-ordered, so pages run oldest first)."""
+    """Keyset-paged by id (ids are time-ordered, so pages run oldest first). `phone` (in any
+    form the registration accepts) and `external_id` find a member from another system."""
     if not 1 <= limit <= 500:
         raise InvalidInput("limit_out_of_range", low=1, high=500)
+    clean_phone = normalise_phone(phone) if phone is not None else None
+    clean_external = clean_external_id(external_id)
     with ctx.db.read() as tx:
         settings = load_settings(tx, ctx.tenant_id)
         query = select(members).where(members.c.tenant_id == ctx.tenant_id)
@@ -311,6 +316,10 @@ def list_members(
             query = query.where(members.c.tier_id == tier_id)
         if referrer_id is not None:
             query = query.where(members.c.referrer_id == referrer_id)
+        if clean_phone is not None:
+            query = query.where(members.c.phone == clean_phone)
+        if clean_external is not None:
+            query = query.where(members.c.external_id == clean_external)
         if after is not None:
             query = query.where(members.c.id > after)
         rows = tx.execute(query.order_by(members.c.id).limit(limit + 1)).all()
