@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi.testclient import TestClient
+
+from shequn.config import Settings
+from shequn.db import Database
+from shequn.entrypoints.app import create_app
 
 
 def test_nul_in_a_body_is_refused_and_nothing_is_created(api: TestClient) -> None:
@@ -45,3 +51,22 @@ def test_interactive_docs_are_served_without_a_cdn(client: TestClient) -> None:
     )
     assert len(script.content) > 100_000
     assert client.get("/redoc").status_code == 404
+
+
+def test_readiness_says_whether_the_database_answers(client: TestClient, tmp_path: Path) -> None:
+    ready = client.get("/readyz")
+    assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+
+    gone = Database.from_url(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}", pool_size=1)
+    settings = Settings(environment="test", database_url="sqlite://")
+    try:
+        with TestClient(create_app(settings, db=gone), raise_server_exceptions=False) as down:
+            answer = down.get("/readyz", headers={"Accept-Language": "en"})
+            alive = down.get("/healthz")
+    finally:
+        gone.dispose()
+    assert (answer.status_code, answer.json()) == (
+        503,
+        {"code": "database_unavailable", "message": "The database does not answer."},
+    )
+    assert alive.status_code == 200

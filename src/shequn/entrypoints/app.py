@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -155,7 +157,22 @@ def create_app(
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
+        """The process is up (for a liveness probe)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"], response_model=None)
+    def readyz() -> dict[str, str] | JSONResponse:
+        """The database answers (for a readiness probe or a load balancer)."""
+        try:
+            with database.read() as tx:
+                tx.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            log.warning("database unreachable", exc_info=True)
+            return JSONResponse(
+                error_body("database_unavailable", translate("error.database_unavailable")),
+                status_code=503,
+            )
+        return {"status": "ready", "version": __version__}
 
     return app
 

@@ -142,6 +142,9 @@ def serve(
     host: Annotated[str, typer.Option(help=_t("cli.opt.host"))] = "127.0.0.1",
     port: Annotated[int, typer.Option(help=_t("cli.opt.port"))] = 8000,
     workers: Annotated[int, typer.Option(help=_t("cli.opt.workers"))] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help=_t("cli.opt.access_log"))
+    ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
     """Serve the REST API."""
@@ -157,8 +160,8 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
-        access_log=False,
+        log_level="info" if access_log else "warning",
+        access_log=access_log,
     )
 
 
