@@ -481,6 +481,10 @@ def test_order_creation_is_idempotent_on_the_client_key(
     assert contents(db, keys.tenant_id) == before
     orders = expect(api.get(f"{API}/orders"), 200)["items"]
     assert [o["id"] for o in orders] == [first.json()["id"]]
+    # and the client finds its order by the key it sent
+    found = expect(api.get(f"{API}/orders", params={"idempotency_key": " cart-7 "}), 200)
+    missing = expect(api.get(f"{API}/orders", params={"idempotency_key": "cart-8"}), 200)
+    assert ([o["id"] for o in found["items"]], missing["items"]) == ([first.json()["id"]], [])
 
 
 def test_a_repeated_payment_callback_is_one_payment_with_one_set_of_lines(

@@ -59,10 +59,18 @@ def list_orders(
     ctx: Reader,
     buyer_id: str | None = None,
     status: str | None = None,
+    idempotency_key: str | None = None,
     after: str | None = None,
     limit: int = Query(default=50),
 ) -> dict[str, Any]:
-    return service.list_orders(ctx, buyer_id=buyer_id, status=status, after=after, limit=limit)
+    return service.list_orders(
+        ctx,
+        buyer_id=buyer_id,
+        status=status,
+        idempotency_key=idempotency_key,
+        after=after,
+        limit=limit,
+    )
 
 
 @router.get("/orders/{order_id}")

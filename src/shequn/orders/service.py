@@ -743,19 +743,25 @@ def list_orders(
     *,
     buyer_id: str | None = None,
     status: str | None = None,
+    idempotency_key: str | None = None,
     after: str | None = None,
     limit: int = 50,
 ) -> dict[str, Any]:
+    """Orders oldest first; `idempotency_key` finds an order by the key its client sent (often
+    the order number of the shop that placed it)."""
     if not 1 <= limit <= 500:
         raise InvalidInput("limit_out_of_range", low=1, high=500)
     if status is not None and status not in {s.value for s in OrderStatus}:
         raise InvalidInput("order_status_invalid", status=status)
+    key = _clean_key(idempotency_key)
     with ctx.db.read() as tx:
         query = select(orders).where(orders.c.tenant_id == ctx.tenant_id)
         if buyer_id is not None:
             query = query.where(orders.c.buyer_id == buyer_id)
         if status is not None:
             query = query.where(orders.c.status == status)
+        if key is not None:
+            query = query.where(orders.c.idempotency_key == key)
         if after is not None:
             query = query.where(orders.c.id > after)
         rows = tx.execute(query.order_by(orders.c.id).limit(limit + 1)).all()
