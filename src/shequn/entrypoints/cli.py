@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -26,6 +26,8 @@ from shequn.errors import DomainError
 from shequn.i18n import negotiate, set_locale, translate
 from shequn.money import format_fen
 from shequn.schema import upgrade_database
+
+T = TypeVar("T")
 
 
 def _t(key: str, /, **params: Any) -> str:
@@ -119,9 +121,18 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, default=str, indent=2))
 
 
-def _fail(exc: DomainError) -> None:
+def _fail(exc: DomainError) -> NoReturn:
     err_console.print(f"[red]{exc.code}[/red]: {_t(f'error.{exc.code}', **exc.params)}")
     raise typer.Exit(code=2)
+
+
+def _on_tenant(url: str | None, tenant: str, use_case: Callable[[Ctx], T]) -> T:
+    """Run one use case for one tenant; a domain error ends the command with exit code 2."""
+    try:
+        with _ctx(url, tenant) as ctx:
+            return use_case(ctx)
+    except DomainError as exc:
+        _fail(exc)
 
 
 @app.callback()
@@ -177,7 +188,6 @@ def tenant_create(
             tenant_id, api_key = create_tenant(db=db, clock=SystemClock(), name=name)
     except DomainError as exc:
         _fail(exc)
-        return
     if as_json:
         _print_json({"tenant_id": tenant_id, "api_key": api_key})
     else:
@@ -215,12 +225,7 @@ def key_create(
     """Issue an API key for a tenant."""
     from shequn.tenancy.service import create_api_key
 
-    try:
-        with _ctx(database_url, tenant) as ctx:
-            key = create_api_key(ctx, name=name, role=role)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    key = _on_tenant(database_url, tenant, lambda ctx: create_api_key(ctx, name=name, role=role))
     if as_json:
         _print_json(key)
     else:
@@ -234,12 +239,7 @@ def key_list(
     """List a tenant's API keys (never the keys themselves)."""
     from shequn.tenancy.service import list_api_keys
 
-    try:
-        with _ctx(database_url, tenant) as ctx:
-            rows = list_api_keys(ctx)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    rows = _on_tenant(database_url, tenant, list_api_keys)
     if as_json:
         _print_json(rows)
         return
@@ -262,12 +262,7 @@ def key_revoke(tenant: TenantOption, key_id: str, database_url: DatabaseOption =
     """Revoke an API key."""
     from shequn.tenancy.service import revoke_api_key
 
-    try:
-        with _ctx(database_url, tenant) as ctx:
-            revoke_api_key(ctx, key_id=key_id)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    _on_tenant(database_url, tenant, lambda ctx: revoke_api_key(ctx, key_id=key_id))
     console.print(_t("cli.key_revoked", key_id=key_id))
 
 
@@ -291,12 +286,7 @@ def settle(
         err_console.print(f"[red]{_t('cli.settle_target')}[/red]")
         raise typer.Exit(code=2)
     if tenant is not None:
-        try:
-            with _ctx(database_url, tenant) as ctx:
-                result = run_settlement(ctx)
-        except DomainError as exc:
-            _fail(exc)
-            return
+        result = _on_tenant(database_url, tenant, run_settlement)
         if as_json:
             _print_json(result)
         else:
@@ -345,12 +335,7 @@ def compliance(
     """Report compliance findings for the active plan and the live data."""
     from shequn.compliance.service import compliance_report
 
-    try:
-        with _ctx(database_url, tenant) as ctx:
-            report = compliance_report(ctx)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    report = _on_tenant(database_url, tenant, compliance_report)
     if as_json:
         _print_json(report)
         return
@@ -389,13 +374,14 @@ def ledger_verify(tenant: TenantOption, database_url: DatabaseOption = None) -> 
     """Check every cached balance against its postings and every transaction's zero sum."""
     from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
 
-    try:
-        with _ctx(database_url, tenant) as ctx, ctx.db.read() as tx:
-            mismatches = find_balance_mismatches(tx, tenant_id=tenant)
-            unbalanced = unbalanced_transactions(tx, tenant_id=tenant)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    def check(ctx: Ctx) -> tuple[list[Any], list[Any]]:
+        with ctx.db.read() as tx:
+            return (
+                find_balance_mismatches(tx, tenant_id=tenant),
+                unbalanced_transactions(tx, tenant_id=tenant),
+            )
+
+    mismatches, unbalanced = _on_tenant(database_url, tenant, check)
     if mismatches or unbalanced:
         err_console.print(
             _t("cli.ledger_bad", mismatches=len(mismatches), unbalanced=len(unbalanced))
