@@ -509,3 +509,39 @@ def test_no_path_segment_makes_a_route_answer_500(
     response = client.request(method, path, headers=w.keys.owner)
 
     check(response)
+
+
+# --- query parameters of the read routes ----------------------------------------------------
+
+QUERIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("/members", ("tag", "tier_id", "referrer_id", "phone", "external_id", "after", "limit")),
+    ("/orders", ("buyer_id", "status", "idempotency_key", "after", "limit")),
+    ("/events", ("subject_type", "subject_id", "type", "after", "limit")),
+    ("/withdrawals", ("member_id", "status", "after", "limit")),
+    ("/products", ("ladder_role", "category", "active")),
+    ("/members/{buyer}/commissions", ("status", "after", "limit")),
+    ("/members/{root}/team/members", ("max_depth", "after", "limit")),
+)
+QUERY_VALUES = st.one_of(
+    TEXTS,
+    st.integers().map(str),
+    EDGE_INTS.map(str),
+    st.sampled_from(["true", "false", "paid", "pending", "core", "0", "501", "1e3"]),
+)
+
+
+@FUZZ
+@given(data=st.data())
+def test_no_query_makes_a_read_route_answer_500(
+    client: TestClient, targets: Targets, data: st.DataObject
+) -> None:
+    w = targets.world
+    template, names = data.draw(st.sampled_from(QUERIES), label="route")
+    path = template.format(buyer=w.buyer, root=w.root)
+    query = data.draw(
+        st.dictionaries(st.sampled_from(names), QUERY_VALUES, max_size=len(names)), label="query"
+    )
+
+    response = client.get(f"{API}{path}", params=query, headers=w.keys.readonly)
+
+    check(response)
