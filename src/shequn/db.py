@@ -27,8 +27,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ColumnElement, func, literal
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
+
+from shequn.ids import new_id
 
 metadata = MetaData(
     naming_convention={
@@ -74,6 +77,14 @@ class sql_new_id(FunctionElement[str]):
 
     type = String()
     inherit_cache = True
+
+
+def sql_time_ordered_id(prefix: str) -> ColumnElement[str]:
+    """Identifiers for rows inserted set-based that sort with the ones made in Python: the
+    time-ordered head of an id made now, and a random tail drawn by the database per row
+    (lower-case hex digits belong to the id alphabet)."""
+    head = new_id(prefix)[: len(prefix) + 1 + 16]  # prefix, "_", 10 time and 6 random chars
+    return literal(head).concat(func.substr(sql_new_id(), 1, 10))
 
 
 @compiles(sql_new_id, "postgresql")

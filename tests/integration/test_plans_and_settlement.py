@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from sqlalchemy import select
 
 from shequn.clock import ManualClock
 from shequn.compliance.service import compliance_report
@@ -16,6 +19,8 @@ from shequn.distribution.service import (
     member_commissions,
 )
 from shequn.errors import Conflict, InvalidInput, NotFound
+from shequn.events.service import list_events
+from shequn.ledger.tables import postings
 from shequn.orders.service import get_order
 from shequn.settlement.service import run_settlement
 from shequn.tenancy.service import get_settings, update_settings
@@ -219,3 +224,27 @@ def test_member_commissions_filter_by_status(ctx: Ctx) -> None:
     with pytest.raises(InvalidInput) as refused:
         member_commissions(ctx, member_id=parent, status="paid-ish")
     assert refused.value.code == "commission_status_invalid"
+
+
+def test_settlement_rows_sort_after_everything_recorded_before(ctx: Ctx) -> None:
+    # given a completed order, and the event feed read up to now
+    buyer = f.chain(ctx, 2)[1]
+    f.product(ctx, price_fen=10_000)
+    f.two_level_plan(ctx)
+    update_settings(ctx, patch={"after_sales_days": 0})
+    f.completed_order(ctx, buyer)
+    with ctx.db.read() as tx:
+        seen = list_events(tx, tenant_id=ctx.tenant_id, limit=1000)
+
+    # when settlement writes its rows set-based
+    run_settlement(ctx)
+
+    # then a reader that carries on from its last event finds them, in the id alphabet
+    with ctx.db.read() as tx:
+        new = list_events(tx, tenant_id=ctx.tenant_id, after=seen[-1]["id"], limit=1000)
+        posting_ids = tx.execute(
+            select(postings.c.id).where(postings.c.tenant_id == ctx.tenant_id)
+        ).scalars()
+        ids = [e["id"] for e in new] + list(posting_ids)
+    assert "OrderClosed" in [e["type"] for e in new]
+    assert all(re.fullmatch(r"(evt|pst)_[0-9a-hjkmnp-tv-z]{26}", i) for i in ids), ids

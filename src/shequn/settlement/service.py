@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 
 from shequn.context import Ctx
-from shequn.db import JsonType, sql_new_id
+from shequn.db import JsonType, sql_time_ordered_id
 from shequn.distribution.tables import commission_lines
 from shequn.events.service import record_event
 from shequn.events.tables import events
@@ -49,7 +49,7 @@ def _order_events(
             ],
             select(
                 orders.c.tenant_id,
-                literal("evt_").concat(sql_new_id()),
+                sql_time_ordered_id("evt"),
                 literal(event_type),
                 literal("order"),
                 orders.c.id,
@@ -165,7 +165,7 @@ def _close_batch(
         def legs(suffix: str, amount: Any) -> Any:
             return select(
                 literal(t).label("tenant_id"),
-                literal("pst_").concat(sql_new_id()).label("id"),
+                sql_time_ordered_id("pst").label("id"),
                 literal(journal_id).label("transaction_id"),
                 with_debt.c.member_id.concat(suffix).label("account_id"),
                 literal(currency).label("currency"),
