@@ -13,7 +13,9 @@ from shequn.clock import ManualClock
 from shequn.context import Ctx
 from shequn.db import Database
 from shequn.distribution.service import activate_plan, build_plan_spec, create_plan
+from shequn.distribution.tables import commission_lines
 from shequn.errors import DomainError
+from shequn.ledger.rules import Purpose
 from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
 from shequn.ledger.tables import accounts, postings
 from shequn.orders.service import complete_order, create_order, pay_order, refund_order, ship_order
@@ -57,11 +59,37 @@ def all_balances(ctx: Ctx) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
+def pending_by_member(ctx: Ctx) -> tuple[dict[str, int], dict[str, int]]:
+    """Each member's frozen wallet, and what its pending commission lines still promise."""
+    with ctx.db.read() as tx:
+        wallets = tx.execute(
+            select(accounts.c.owner_id, accounts.c.balance).where(
+                accounts.c.tenant_id == ctx.tenant_id,
+                accounts.c.purpose == Purpose.WALLET_PENDING.value,
+                accounts.c.balance != 0,
+            )
+        ).all()
+        lines = tx.execute(
+            select(
+                commission_lines.c.beneficiary_id,
+                func.sum(commission_lines.c.amount_fen - commission_lines.c.cancelled_fen),
+            )
+            .where(
+                commission_lines.c.tenant_id == ctx.tenant_id,
+                commission_lines.c.status == "pending",
+            )
+            .group_by(commission_lines.c.beneficiary_id)
+        ).all()
+    return {r[0]: int(r[1]) for r in wallets}, {r[0]: int(r[1]) for r in lines if r[1]}
+
+
 def assert_sound(ctx: Ctx) -> None:
     with ctx.db.read() as tx:
         assert unbalanced_transactions(tx, tenant_id=ctx.tenant_id) == []
         assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
     assert sum(all_balances(ctx).values()) == 0
+    wallets, promised = pending_by_member(ctx)
+    assert wallets == promised
 
 
 def setup_community(ctx: Ctx, l1: int, l2: int, peer: int) -> list[str]:
