@@ -16,7 +16,7 @@ from shequn.db import Database
 from shequn.distribution.tables import commission_lines
 from shequn.errors import DomainError
 from shequn.ledger.service import find_balance_mismatches
-from shequn.orders.service import create_order, pay_order
+from shequn.orders.service import create_order, get_order, pay_order, refund_order
 from shequn.orders.tables import payments
 from shequn.settlement.service import run_settlement
 from shequn.tenancy.service import create_tenant, update_settings
@@ -138,3 +138,48 @@ def test_parallel_rebinds_cannot_close_a_cycle(pg_ctx: Ctx) -> None:
         get_member(ctx, member_id=b)["referrer_id"],
     }
     assert None in referrers
+
+
+def test_parallel_partial_refunds_never_refund_more_than_was_paid(pg_ctx: Ctx) -> None:
+    ctx = pg_ctx
+    parent, buyer = f.chain(ctx, 2)
+    f.product(ctx, price_fen=10_000)
+    f.two_level_plan(ctx)
+    order = f.paid_order(ctx, buyer)
+
+    results = race(
+        12,
+        lambda i: refund_order(
+            ctx, order_id=order["id"], amount_fen=3_000, reason="退款", idempotency_key=f"r{i}"
+        )[0],
+    )
+
+    refused = Counter(r.code for r in results if isinstance(r, DomainError))
+    assert len([r for r in results if isinstance(r, dict)]) == 3
+    assert refused == Counter({"refund_exceeds_paid": 9})
+    after = get_order(ctx, order_id=order["id"])
+    assert (after["refunded_fen"], after["status"]) == (9_000, "paid")
+    # the upline's frozen commission shrank in proportion: 1 000 fen × 10 % left
+    assert wallet(ctx, member_id=parent)["pending_fen"] == 100
+    with ctx.db.read() as tx:
+        assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
+
+
+def test_parallel_settlement_runs_release_each_commission_once(pg_ctx: Ctx) -> None:
+    ctx = pg_ctx
+    assert isinstance(ctx.clock, ManualClock)
+    update_settings(ctx, patch={"after_sales_days": 0})
+    parent, buyer = f.chain(ctx, 2)
+    f.product(ctx, price_fen=10_000)
+    f.two_level_plan(ctx)
+    for _ in range(6):
+        f.completed_order(ctx, buyer)
+
+    results = race(8, lambda _: run_settlement(ctx))
+
+    assert [r for r in results if isinstance(r, DomainError)] == []
+    assert sum(r["orders_closed"] for r in results) == 6
+    assert sum(r["released_fen"] for r in results) == 6_000
+    assert wallet(ctx, member_id=parent)["available_fen"] == 6_000
+    with ctx.db.read() as tx:
+        assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
