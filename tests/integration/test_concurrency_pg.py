@@ -20,7 +20,14 @@ from shequn.orders.service import create_order, get_order, pay_order, refund_ord
 from shequn.orders.tables import payments
 from shequn.settlement.service import run_settlement
 from shequn.tenancy.service import create_tenant, update_settings
-from shequn.wallet.service import request_withdrawal, wallet
+from shequn.wallet.service import (
+    approve_withdrawal,
+    get_withdrawal,
+    record_payout_result,
+    reject_withdrawal,
+    request_withdrawal,
+    wallet,
+)
 from tests import factories as f
 
 pytestmark = pytest.mark.postgres
@@ -181,5 +188,38 @@ def test_parallel_settlement_runs_release_each_commission_once(pg_ctx: Ctx) -> N
     assert sum(r["orders_closed"] for r in results) == 6
     assert sum(r["released_fen"] for r in results) == 6_000
     assert wallet(ctx, member_id=parent)["available_fen"] == 6_000
+    with ctx.db.read() as tx:
+        assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
+
+
+def test_a_withdrawal_is_either_rejected_or_failed_once_never_both(pg_ctx: Ctx) -> None:
+    ctx = pg_ctx
+    assert isinstance(ctx.clock, ManualClock)
+    update_settings(ctx, patch={"after_sales_days": 0, "withdrawal_auto_approve_max_fen": 0})
+    parent, buyer = f.chain(ctx, 2)
+    f.product(ctx, price_fen=10_000)
+    f.two_level_plan(ctx)
+    f.completed_order(ctx, buyer)
+    run_settlement(ctx)
+    withdrawal, _ = request_withdrawal(ctx, member_id=parent, amount_fen=1_000)
+    approve_withdrawal(ctx, withdrawal_id=withdrawal["id"])
+
+    # the payout provider's "failed" and an operator's rejection arrive together, many times
+    def settle_it(i: int) -> Any:
+        if i % 2:
+            return reject_withdrawal(ctx, withdrawal_id=withdrawal["id"], reason="撤回")
+        return record_payout_result(
+            ctx, withdrawal_id=withdrawal["id"], payout_id=withdrawal["payout_id"], status="failed"
+        )
+
+    results = race(10, settle_it)
+
+    # one of them won, the others were refused or replayed, and the funds came back once
+    final = get_withdrawal(ctx, withdrawal_id=withdrawal["id"])["status"]
+    assert final in {"rejected", "failed"}
+    assert {r.code for r in results if isinstance(r, DomainError)} <= {
+        "withdrawal_transition_invalid"
+    }
+    assert wallet(ctx, member_id=parent)["available_fen"] == 1_000
     with ctx.db.read() as tx:
         assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
