@@ -223,3 +223,22 @@ def test_a_withdrawal_is_either_rejected_or_failed_once_never_both(pg_ctx: Ctx) 
     assert wallet(ctx, member_id=parent)["available_fen"] == 1_000
     with ctx.db.read() as tx:
         assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
+
+
+def test_parallel_registrations_with_one_phone_make_one_member(pg_ctx: Ctx) -> None:
+    from shequn.members.service import create_member, list_members
+
+    ctx = pg_ctx
+    referrer = f.member(ctx, "推荐人")
+
+    results = race(
+        10,
+        lambda i: create_member(ctx, name=f"同号{i}", phone="13912345678", referrer_id=referrer),
+    )
+
+    created = [r for r in results if isinstance(r, dict)]
+    refused = Counter(r.code for r in results if isinstance(r, DomainError))
+    assert (len(created), refused) == (1, Counter({"phone_taken": 9}))
+    assert [m["id"] for m in list_members(ctx, phone="13912345678")["items"]] == [created[0]["id"]]
+    team = list_members(ctx, referrer_id=referrer)["items"]
+    assert [m["id"] for m in team] == [created[0]["id"]]

@@ -84,6 +84,15 @@ def require_member(
     return row
 
 
+def _explain_identity_conflict(
+    ctx: Ctx, *, phone: str | None, external_id: str | None, exclude: str | None = None
+) -> None:
+    """After losing a race on a unique phone or external id, raise the conflict the check
+    before the insert would have raised (the caller re-raises the original error otherwise)."""
+    with ctx.db.read() as tx:
+        _check_unique(tx, ctx.tenant_id, phone=phone, external_id=external_id, exclude=exclude)
+
+
 def _check_unique(
     tx: Connection,
     tenant_id: str,
@@ -224,8 +233,10 @@ def create_member(
                 settings.stage_criteria,
             )
     except IntegrityError:
-        # A concurrent registration took the phone or external id between check and insert.
-        raise Conflict("member_identity_taken") from None
+        # A concurrent registration took the phone or external id between check and insert:
+        # name which one, as the check would have.
+        _explain_identity_conflict(ctx, phone=clean_phone, external_id=clean_external)
+        raise
 
 
 def _tags_of(tx: Connection, tenant_id: str, member_ids: Sequence[str]) -> dict[str, list[str]]:
@@ -417,7 +428,13 @@ def update_member(
                 settings.stage_criteria,
             )
     except IntegrityError:
-        raise Conflict("member_identity_taken") from None
+        _explain_identity_conflict(
+            ctx,
+            phone=changes.get("phone"),
+            external_id=changes.get("external_id"),
+            exclude=member_id,
+        )
+        raise
 
 
 def record_purchase(
