@@ -488,6 +488,15 @@ AUTH = [
         readonly,
     ),
     case(
+        "operator-rebinds",
+        403,
+        "permission_denied",
+        P,
+        "/members/{buyer}/rebind",
+        rebind("{root}"),
+        operator,
+    ),
+    case(
         "operator-patches-settings",
         403,
         "permission_denied",

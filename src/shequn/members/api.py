@@ -8,7 +8,7 @@ from pydantic import Field
 from shequn.distribution.service import member_commissions
 from shequn.members import service
 from shequn.referrals import service as referrals
-from shequn.web import Body, Reader, Writer
+from shequn.web import Admin, Body, Reader, Writer
 
 router = APIRouter(tags=["members"])
 
@@ -116,7 +116,9 @@ def team_members(
 
 
 @router.post("/members/{member_id}/rebind")
-def rebind(ctx: Writer, member_id: str, body: Rebind) -> dict[str, Any]:
+def rebind(ctx: Admin, member_id: str, body: Rebind) -> dict[str, Any]:
+    """Move a member (and its team) under another referrer: an owner's audited decision, as it
+    changes who earns on the member's future orders."""
     referrals.rebind_member(
         ctx, member_id=member_id, referrer_id=body.referrer_id, reason=body.reason
     )

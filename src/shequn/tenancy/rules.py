@@ -19,7 +19,7 @@ class Role(StrEnum):
 class Permission(StrEnum):
     READ = "read"
     WRITE = "write"  # day-to-day operations: members, catalog, orders, payouts
-    ADMIN = "admin"  # settings, keys, plan activation
+    ADMIN = "admin"  # settings, keys, tiers, plans, rebinding a member
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
