@@ -121,8 +121,12 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, default=str, indent=2))
 
 
+def _error_text(exc: DomainError) -> str:
+    return _t(f"error.{exc.code}", **exc.params)
+
+
 def _fail(exc: DomainError) -> NoReturn:
-    err_console.print(f"[red]{exc.code}[/red]: {_t(f'error.{exc.code}', **exc.params)}")
+    err_console.print(f"[red]{exc.code}[/red]: {_error_text(exc)}")
     raise typer.Exit(code=2)
 
 
@@ -302,8 +306,9 @@ def settle(
                 results.append({"tenant_id": ctx.tenant_id, **run_settlement(ctx)})
             except DomainError as exc:
                 failed += 1
-                message = _t(f"error.{exc.code}", **exc.params)
-                results.append({"tenant_id": ctx.tenant_id, "error": exc.code, "message": message})
+                results.append(
+                    {"tenant_id": ctx.tenant_id, "error": exc.code, "message": _error_text(exc)}
+                )
     if as_json:
         _print_json(results)
     else:

@@ -113,24 +113,10 @@ def set_referrer(
     reason: str | None,
     actor: str,
     at: datetime,
-    new_member: bool = False,
 ) -> None:
     """Move the member (with its whole subtree) under `referrer_id`, set-based.
 
     The caller holds the tree lock and has checked that both members exist."""
-    if new_member:
-        if referrer_id is None:
-            return
-        _attach_new_member(
-            tx,
-            tenant_id=tenant_id,
-            member_id=member_id,
-            referrer_id=referrer_id,
-            source=source,
-            actor=actor,
-            at=at,
-        )
-        return
     previous = tx.execute(
         select(members.c.referrer_id).where(
             members.c.tenant_id == tenant_id, members.c.id == member_id
@@ -237,9 +223,8 @@ def _attach_new_member(
     at: datetime,
 ) -> None:
     """Bind a member registered in this very transaction: it has no subtree and no referrer
-    yet, so its paths are the referrer's lineage one level down, and no path is cut."""
-    if referrer_id == member_id:
-        raise InvalidInput("self_referral")
+    yet, so its paths are the referrer's lineage one level down, no path is cut, and no
+    cycle is possible."""
     chain = lineage(tx, tenant_id, referrer_id)  # the referrer first, then its ancestors
     tx.execute(
         insert(referral_paths),
@@ -381,9 +366,18 @@ def bind_by_policy(
     )
     if touch is None:
         return None
-    if not new_member and creates_cycle(
-        member_id, lineage(tx, settings.tenant_id, touch.sharer_id)
-    ):
+    if new_member:
+        _attach_new_member(
+            tx,
+            tenant_id=settings.tenant_id,
+            member_id=member_id,
+            referrer_id=touch.sharer_id,
+            source=touch.source,
+            actor=actor,
+            at=at,
+        )
+        return touch.sharer_id
+    if creates_cycle(member_id, lineage(tx, settings.tenant_id, touch.sharer_id)):
         return None  # a stale touch from one's own downline is ignored, not an error
     set_referrer(
         tx,
@@ -395,7 +389,6 @@ def bind_by_policy(
         reason=None,
         actor=actor,
         at=at,
-        new_member=new_member,
     )
     return touch.sharer_id
 
