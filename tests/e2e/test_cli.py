@@ -324,6 +324,54 @@ def test_an_error_speaks_english_or_chinese(target: Target) -> None:
     assert (english.stdout, chinese.stdout) == ("", "")
 
 
+def error_screen(result: Result) -> tuple[str, str, str]:
+    """The usage line, the help hint and the message of a parser error screen."""
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    boxed = [line.strip("│").strip() for line in lines if line.startswith("│")]
+    return lines[0], lines[1], " ".join(boxed)
+
+
+@pytest.mark.parametrize(
+    ("args", "english", "chinese"),
+    [
+        (("tenant", "create"), "Missing argument 'name'.", "缺少参数 'name'。"),
+        (("settle", "--bogus"), "No such option: --bogus", "没有这个选项：--bogus"),
+        (
+            ("serve", "--por", "1"),
+            "No such option: --por (Possible options: --port)",
+            "没有这个选项：--por （可用的选项：--port）",
+        ),
+        (("nosuch",), "No such command 'nosuch'.", "没有这个命令：'nosuch'。"),
+        (("init", "one", "two"), "Got unexpected extra arguments: one two", "多余的参数：one two"),
+    ],
+)
+def test_a_parser_error_speaks_the_chosen_language(
+    args: tuple[str, ...], english: str, chinese: str
+) -> None:
+    en = run(*args, locale="en")
+    zh = run(*args, locale="zh_CN")
+
+    assert (en.exit_code, zh.exit_code) == (2, 2)
+    en_usage, en_hint, en_message = error_screen(en)
+    zh_usage, zh_hint, zh_message = error_screen(zh)
+    assert (en_message, zh_message) == (english, chinese)
+    assert en_usage.startswith("Usage: ")
+    assert zh_usage.startswith("用法：")
+    assert en_usage.removeprefix("Usage: ") == zh_usage.removeprefix("用法：")
+    assert re.fullmatch(r"Try '.+ --help' for help\.", en_hint)
+    assert re.fullmatch(r"运行 '.+ --help' 查看帮助。", zh_hint)
+    assert (en.stdout, zh.stdout) == ("", "")
+
+
+def test_a_bad_value_names_the_option_in_the_chosen_language() -> None:
+    en = run("serve", "--port", "abc", locale="en")
+    zh = run("serve", "--port", "abc", locale="zh_CN")
+
+    assert (en.exit_code, zh.exit_code) == (2, 2)
+    assert error_screen(en)[2].startswith("Invalid value for '--port': ")
+    assert error_screen(zh)[2].startswith("'--port' 的值无效：")
+
+
 def test_commands_refuse_an_unknown_tenant(target: Target) -> None:
     for command in (("settle",), ("compliance",)):
         result = run(*command, "-t", "tn_nope", "--database-url", target.url)

@@ -80,3 +80,17 @@ def test_translate_formats_and_falls_back_to_the_key() -> None:
     assert translate_in("en", "error.idempotency_key_reused", key="k1", locale="x") == (
         translate_in("en", "error.idempotency_key_reused", key="k1")
     )
+
+
+def test_the_parser_texts_translated_still_occur_in_typer() -> None:
+    """If Typer rewords a message, its translation would silently stop applying."""
+    import typer
+
+    from shequn.entrypoints import parser_messages
+
+    source = "\n".join(p.read_text() for p in Path(typer.__file__).parent.rglob("*.py"))
+    for english in [*parser_messages.GETTEXT_MESSAGES, parser_messages.EXTRA_ARGUMENTS_PREFIX]:
+        assert english in source
+    keys = set(parser_messages.GETTEXT_MESSAGES.values())
+    assert keys <= set(catalog("zh_CN"))
+    assert keys <= set(catalog("en"))

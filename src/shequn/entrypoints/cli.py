@@ -22,6 +22,7 @@ from shequn.clock import ManualClock, SystemClock
 from shequn.config import load_settings
 from shequn.context import Ctx
 from shequn.db import Database
+from shequn.entrypoints import parser_messages
 from shequn.errors import DomainError
 from shequn.i18n import negotiate, set_locale, translate
 from shequn.money import format_fen
@@ -48,6 +49,13 @@ def _localise_help_screens() -> None:
     rich_utils.DEFAULT_STRING = _t("cli.default", value="{}")
     rich_utils.ENVVAR_STRING = _t("cli.envvar", name="{}")
     rich_utils.REQUIRED_LONG_STRING = _t("cli.required")
+    rich_utils.DEPRECATED_STRING = _t("cli.deprecated")
+    rich_utils.RICH_HELP = _t("cli.parser.rich_try_help")
+
+
+def _choose_language() -> None:
+    _setup_locale()
+    _localise_help_screens()
 
 
 def _help_in_locale(option: TyperOption | None) -> TyperOption | None:
@@ -56,23 +64,34 @@ def _help_in_locale(option: TyperOption | None) -> TyperOption | None:
     return option
 
 
+def _write_usage(command: Any, ctx: Any, formatter: Any) -> None:
+    pieces = command.collect_usage_pieces(ctx)
+    formatter.write_usage(ctx.command_path, " ".join(pieces), prefix=_t("cli.parser.usage"))
+
+
 class _Group(TyperGroup):
-    """A command group whose `--help` option is described in the chosen language."""
+    """A command group whose usage line and `--help` option are in the chosen language."""
 
     def get_help_option(self, ctx: Any) -> TyperOption | None:
         return _help_in_locale(super().get_help_option(ctx))
+
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        _write_usage(self, ctx, formatter)
 
 
 class _Command(TyperCommand):
-    """A command whose `--help` option is described in the chosen language."""
+    """A command whose usage line and `--help` option are in the chosen language."""
 
     def get_help_option(self, ctx: Any) -> TyperOption | None:
         return _help_in_locale(super().get_help_option(ctx))
 
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        _write_usage(self, ctx, formatter)
+
 
 # Help texts are rendered when the commands are declared, so the language is chosen first.
-_setup_locale()
-_localise_help_screens()
+_choose_language()
+parser_messages.install(before=_choose_language)
 
 app = typer.Typer(cls=_Group, no_args_is_help=True, add_completion=False, help=_t("cli.help.app"))
 tenant_app = typer.Typer(cls=_Group, no_args_is_help=True, help=_t("cli.help.tenant"))
