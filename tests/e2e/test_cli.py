@@ -368,8 +368,8 @@ def test_a_bad_value_names_the_option_in_the_chosen_language() -> None:
     zh = run("serve", "--port", "abc", locale="zh_CN")
 
     assert (en.exit_code, zh.exit_code) == (2, 2)
-    assert error_screen(en)[2].startswith("Invalid value for '--port': ")
-    assert error_screen(zh)[2].startswith("'--port' 的值无效：")
+    assert error_screen(en)[2] == "Invalid value for '--port': 'abc' is not a whole number."
+    assert error_screen(zh)[2] == "'--port' 的值无效：'abc' 不是整数。"
 
 
 def test_commands_refuse_an_unknown_tenant(target: Target) -> None:

@@ -29,6 +29,14 @@ GETTEXT_MESSAGES: dict[str, str] = {
 
 EXTRA_ARGUMENTS_PREFIX = "Got unexpected extra argument(s) ("
 
+# Typer checks values with pydantic; the kinds of error a Shequn option can meet → our key.
+_VALUE_ERROR_KEYS = {
+    "int_parsing": "cli.parser.not_an_integer",
+    "int_from_float": "cli.parser.not_an_integer",
+    "float_parsing": "cli.parser.not_a_number",
+    "bool_parsing": "cli.parser.not_a_boolean",
+}
+
 _MISSING_KEYS = {
     "argument": "cli.parser.missing_argument",
     "option": "cli.parser.missing_option",
@@ -62,6 +70,20 @@ def _param_hint(exc: Any) -> str:
     return str(hint)
 
 
+def _value_problem(exc: Exception) -> str | None:
+    """What was wrong with the value, from the pydantic error Typer raised it from."""
+    errors = getattr(exc.__cause__, "errors", None)
+    if not callable(errors):
+        return None
+    details = errors()
+    if not details:
+        return None
+    key = _VALUE_ERROR_KEYS.get(str(details[0].get("type")))
+    if key is None:
+        return None
+    return translate(key, value=repr(details[0].get("input")))
+
+
 def localised_message(exc: Exception) -> str | None:
     """The message for a parser error in the current language, or None for one this module
     does not know (its own English message is then shown)."""
@@ -79,7 +101,7 @@ def localised_message(exc: Exception) -> str | None:
             text += " " + translate("cli.parser.possible_options", options=options)
         return text
     if kind == "BadParameter":
-        message = str(getattr(exc, "message", ""))
+        message = _value_problem(exc) or str(getattr(exc, "message", ""))
         hint = _param_hint(exc)
         if hint:
             return translate("cli.parser.invalid_value_for", hint=hint, message=message)
