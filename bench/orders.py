@@ -802,6 +802,21 @@ def print_work_table(order: DbWork, server_cpu_s: float | None, pgbench: Pgbench
         print(f"  {label:<28}{mine:>12}{theirs:>12}")
 
 
+def print_budget(
+    order: DbWork, client_ms: float, server_ms: float, tps: float, target: float = 0.20
+) -> None:
+    """What the application server may spend per paid order for the ratio to reach `target`
+    on this machine, where it shares the cores with PostgreSQL and the load generator."""
+    cores = os.cpu_count() or 1
+    allowed_total = cores * 1000 / (target * tps)  # CPU ms per paid order at the target
+    fixed = order.postgres_cpu_ms + client_ms
+    print(
+        f"CPU budget per paid order at ratio {target:.2f}: {allowed_total:.2f} ms in all; "
+        f"PostgreSQL and the load generator take {fixed:.2f} ms, which leaves the "
+        f"application server {allowed_total - fixed:.2f} ms (it spends {server_ms:.2f} ms)"
+    )
+
+
 def report(
     options: Options,
     seeded: Seeded,
@@ -861,6 +876,9 @@ def report(
         f"{options.pgbench_duration} s: {tps:.0f} tps"
     )
     print_work_table(order_work, cpu.server / len(load.latencies_ms) if cpu else None, pgbench)
+    if cpu is not None:
+        n = len(load.latencies_ms)
+        print_budget(order_work, cpu.client / n * 1000, cpu.server / n * 1000, tps)
     verdict = "ok" if books.ok else "FAILED"
     print(
         f"books: {books.paid_orders} paid orders (client counted {load.paid_total}), "
