@@ -343,6 +343,11 @@ def error_screen(result: Result) -> tuple[str, str, str]:
         ),
         (("nosuch",), "No such command 'nosuch'.", "没有这个命令：'nosuch'。"),
         (("init", "one", "two"), "Got unexpected extra arguments: one two", "多余的参数：one two"),
+        (
+            ("key", "create", "--name", "n"),
+            "Missing option '--tenant' / '-t' (env var: 'SHEQUN_TENANT').",
+            "缺少选项 '--tenant' / '-t'（环境变量 'SHEQUN_TENANT'）。",
+        ),
     ],
 )
 def test_a_parser_error_speaks_the_chosen_language(

@@ -12,6 +12,7 @@ would not know is shown in English, as before.
 from __future__ import annotations
 
 import gettext
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -58,11 +59,20 @@ def _gettext(message: str) -> str:
     return translate(key)
 
 
+_ENV_VAR_NOTE = re.compile(r" \(env var: '([^']*)'\)$")
+
+
 def _param_hint(exc: Any) -> str:
     hint = getattr(exc, "param_hint", None)
     if hint is None:
         param = getattr(exc, "param", None)
-        return str(param.get_error_hint()) if param is not None else ""
+        if param is None:
+            return ""
+        text = str(param.get_error_hint())
+        # Typer appends the option's environment variable in English.
+        return _ENV_VAR_NOTE.sub(
+            lambda m: translate("cli.parser.env_var_note", name=m.group(1)), text
+        )
     if isinstance(hint, str):
         return hint
     if isinstance(hint, Sequence):
