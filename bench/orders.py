@@ -6,20 +6,31 @@ The benchmark
 2. seeds it through the services: a tenant, three products, a two-level commission plan in
    `levels` mode (10 % / 5 %), activated, and a referral forest of roots → middles → buyers, so
    that every buyer has two uplines and the buyers are spread over many of them;
-3. starts the API server (`uvicorn --factory shequn.entrypoints.app:app_from_environment`) as
+3. seeds an order history through the services too (`create_order` then `pay_order`):
+   `--history` orders, two per buyer by default, of one unit of a random SKU by a random buyer,
+   with an ANALYZE every few hundred orders, then VACUUM ANALYZE; so the orders, payments and
+   commission tables are not empty when the server's prepared statements get their plans,
+   as in any real deployment (`--history 0` leaves them empty);
+4. starts the API server (`uvicorn --factory shequn.entrypoints.app:app_from_environment`) as
    a separate process and waits for `/healthz`;
-4. drives paid orders from concurrent keep-alive clients: `POST /api/v1/orders` with an
-   idempotency key, then `POST /api/v1/orders/{id}/pay` with the amount due;
-5. stops the server and runs pgbench (TPC-B, the default script) with the same number of
+5. drives paid orders from concurrent keep-alive clients: `POST /api/v1/orders` with an
+   idempotency key, then `POST /api/v1/orders/{id}/pay` with the amount due. The clients run
+   in this process and share the cores with the server and PostgreSQL, so they are kept cheap:
+   an `asyncio.Protocol` per connection, requests formatted from a prebuilt template, responses
+   parsed from the bytes (status, Content-Length, and of a created order only its id and
+   total); only error bodies are decoded as JSON;
+6. stops the server and runs pgbench (TPC-B, the default script) with the same number of
    clients against a database of its own;
-6. checks the books: two commission lines per paid order, cached balances equal to their
-   postings, every journal transaction balanced;
-7. drops both databases (also on error or interruption).
+7. checks the books: two commission lines per paid order, as many paid orders added during
+   the load as the clients counted (the history, counted after seeding, is left out), cached
+   balances equal to their postings, every journal transaction balanced;
+8. drops both databases (also on error or interruption).
 
 The last line printed is `orders_per_s=… p99_ms=… ratio_to_pgbench=…`.
 
     python bench/orders.py                      # defaults: 4 workers, 8 clients, 20 s
     python bench/orders.py --workers 4 --clients 16 --duration 30
+    python bench/orders.py --history 0         # order tables empty when the server starts
 """
 
 from __future__ import annotations
@@ -44,15 +55,16 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Connection, create_engine, func, select
 from sqlalchemy.engine import make_url
 
 from shequn.catalog.service import create_product
@@ -64,6 +76,7 @@ from shequn.distribution.tables import commission_lines
 from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
 from shequn.members.service import create_member
 from shequn.orders.rules import OrderStatus
+from shequn.orders.service import create_order, pay_order
 from shequn.orders.tables import orders
 from shequn.schema import upgrade_database
 from shequn.tenancy.service import create_tenant
@@ -79,6 +92,8 @@ PRODUCTS = (
 SKUS = tuple(p[0] for p in PRODUCTS)
 LEVEL_RATES_BP = (1_000, 500)
 ANALYZE_EVERY = 250  # seeded buyers between two ANALYZE
+HISTORY_PER_BUYER = 2  # default paid orders of history per buyer
+HISTORY_ANALYZE_EVERY = 500  # history orders between two ANALYZE
 TPS_PATTERN = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 PROCESSED_PATTERN = re.compile(r"number of transactions actually processed: (\d+)")
 
@@ -99,6 +114,7 @@ class Options:
     roots: int
     middles: int
     buyers: int
+    history: int
     pgbench_duration: int
     pgbench_scale: int
     seed: int
@@ -138,6 +154,13 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--roots", type=int, default=40, help="top-level members")
     parser.add_argument("--middles", type=int, default=10, help="members under each root")
     parser.add_argument("--buyers", type=int, default=5, help="buyers under each middle member")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=None,
+        help="orders created and paid through the services before the run, so that the "
+        "planner statistics are those of a shop with a past (default: 2 per buyer; 0: none)",
+    )
     parser.add_argument("--pgbench-duration", type=int, default=20, help="seconds of pgbench (-T)")
     parser.add_argument("--pgbench-scale", type=int, default=10, help="pgbench -i -s")
     parser.add_argument("--seed", type=int, default=1, help="random seed for buyers and SKUs")
@@ -149,6 +172,10 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.duration <= 0 or args.warmup < 0 or args.orders < 0 or args.pgbench_duration < 1:
         parser.error("durations and counts must be positive")
+    if args.history is None:
+        args.history = HISTORY_PER_BUYER * args.roots * args.middles * args.buyers
+    elif args.history < 0:
+        parser.error("--history must be 0 or more")
     return Options(**vars(args))
 
 
@@ -275,12 +302,14 @@ class Seeded:
     api_key: str
     buyers: list[str]
     uplines: int
-    seconds: float
+    seconds: float  # all of the seeding, the history included
+    history: BooksCount  # what the history left in the books
+    history_seconds: float
 
 
 def seed(url: str, options: Options) -> Seeded:
-    """Tenant, catalogue, an active two-level plan and the referral forest, all through the
-    services (the same code paths as the API)."""
+    """Tenant, catalogue, an active two-level plan, the referral forest and an order history,
+    all through the services (the same code paths as the API)."""
     started = time.perf_counter()
     db = seeding_database(url)
     clock = SystemClock()
@@ -316,10 +345,53 @@ def seed(url: str, options: Options) -> Seeded:
                     buyers.append(member["id"])
                     if len(buyers) % ANALYZE_EVERY == 0:
                         analyze(url)
+        analyze(url)
+        history_started = time.perf_counter()
+        seed_history(ctx, url, buyers, options.history, options.seed)
+        history_seconds = time.perf_counter() - history_started
     finally:
         db.dispose()
     vacuum_analyze(url)
-    return Seeded(tenant_id, api_key, buyers, uplines, time.perf_counter() - started)
+    history = count_books(url, tenant_id)
+    if history.paid_orders != options.history:
+        raise RuntimeError(
+            f"{history.paid_orders} paid orders after seeding a history of {options.history}"
+        )
+    return Seeded(
+        tenant_id,
+        api_key,
+        buyers,
+        uplines,
+        time.perf_counter() - started,
+        history,
+        history_seconds,
+    )
+
+
+def seed_history(ctx: Ctx, url: str, buyers: Sequence[str], count: int, rng_seed: int) -> None:
+    """`count` orders of one unit of a random SKU by random buyers, each created and paid
+    through the services, so that orders, payments and commissions are not empty tables when
+    the statistics are taken and the server plans its statements."""
+    rng = random.Random(rng_seed)
+    for n in range(count):
+        buyer = buyers[rng.randrange(len(buyers))]
+        sku = SKUS[rng.randrange(len(SKUS))]
+        order, _ = create_order(
+            ctx,
+            buyer_id=buyer,
+            lines=[{"sku": sku, "quantity": 1}],
+            idempotency_key=f"hist-{n}",
+        )
+        paid, _ = pay_order(
+            ctx,
+            order_id=order["id"],
+            provider_txn_id=f"wx-hist-{n}",
+            amount_fen=order["total_fen"],
+        )
+        if paid["status"] != OrderStatus.PAID.value:
+            raise RuntimeError(f"history order {order['id']} is {paid['status']} after paying")
+        if (n + 1) % HISTORY_ANALYZE_EVERY == 0:
+            analyze(url)
 
 
 # --- the API server ---------------------------------------------------------------------------
@@ -506,61 +578,139 @@ class HttpError(Exception):
     pass
 
 
+STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})")
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
+TRANSFER_ENCODING = re.compile(rb"\r\ntransfer-encoding:", re.IGNORECASE)
+# What the driver needs of a created order, read from the bytes: the id as the first key of
+# the object and the total as a key of the top-level object (`,"` or `{"` cannot occur inside
+# a JSON string; no `{` or `[` before it means no nesting). Anything else goes to json.loads.
+ORDER_ID = re.compile(rb'\{"id":"([A-Za-z0-9_-]+)"')
+TOTAL_FEN = re.compile(rb'[{,]"total_fen":(\d+)[,}]')
+CREATE_PATH = b"/api/v1/orders"
+CREATE_BODY = b'{"buyer_id":%s,"lines":[{"sku":%s,"quantity":1}],"idempotency_key":"%s"}'
+PAY_PATH = b"/api/v1/orders/%s/pay"
+PAY_BODY = b'{"provider_txn_id":"wx-%s","amount_fen":%d}'
+
+
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with one request in flight at a time: `send` writes
+    the request and returns a future that `data_received` resolves with (status, body) once
+    the whole body, by Content-Length, is in. A lost connection fails the future with the
+    error (or `IncompleteReadError` on a clean close), like the streams would."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.pending = b""
+        self.lost = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def send(self, request: bytes) -> asyncio.Future[tuple[int, bytes]]:
+        if self.waiter is not None or self.transport is None:
+            raise HttpError("a request is already in flight on this connection")
+        waiter = self.waiter = self.loop.create_future()
+        self.transport.write(request)
+        return waiter
+
+    def data_received(self, data: bytes) -> None:
+        if self.pending:
+            data = self.pending + data
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            self.pending = data
+            return
+        status = STATUS_LINE.match(data)
+        length = CONTENT_LENGTH.search(data, 0, end)
+        if self.waiter is None:
+            self.fail(HttpError("a response without a request"))
+        elif status is None:
+            self.fail(HttpError("malformed status line"))
+        elif TRANSFER_ENCODING.search(data, 0, end):
+            self.fail(HttpError("chunked responses are not supported"))
+        elif length is None:
+            self.fail(HttpError("response without Content-Length"))
+        else:
+            start = end + 4
+            stop = start + int(length.group(1))
+            if len(data) < stop:
+                self.pending = data
+            elif len(data) > stop:
+                self.fail(HttpError("more bytes than the response"))
+            else:
+                waiter, self.waiter, self.pending = self.waiter, None, b""
+                if not waiter.done():
+                    waiter.set_result((int(status.group(1)), data[start:stop]))
+
+    def fail(self, exc: BaseException) -> None:
+        """Fail the request in flight; the connection is not used again."""
+        self.lost = True
+        waiter, self.waiter, self.pending = self.waiter, None, b""
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+        self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(exc if exc is not None else asyncio.IncompleteReadError(self.pending, None))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
 class Client:
-    """A minimal HTTP/1.1 keep-alive JSON client; the load generator must stay cheap so that
-    the CPU goes to the server."""
+    """A minimal HTTP/1.1 keep-alive client; the load generator must stay cheap so that the CPU
+    goes to the server. A request is one %-format of a prebuilt template (only the path, the
+    Content-Length and the body vary); a response is its status and its raw body."""
 
     def __init__(self, port: int, api_key: str) -> None:
         self.port = port
-        self.prefix = (
+        headers = (
             f"Host: {HOST}:{port}\r\nAuthorization: Bearer {api_key}\r\n"
             "Content-Type: application/json\r\nAccept: application/json\r\n"
         ).encode()
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def connect(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
-
-    async def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        if self.reader is None or self.writer is None:
-            await self.connect()
-        assert self.reader is not None
-        assert self.writer is not None
-        payload = json.dumps(body, separators=(",", ":")).encode()
-        self.writer.write(
-            b"POST "
-            + path.encode()
-            + b" HTTP/1.1\r\n"
-            + self.prefix
-            + b"Content-Length: "
-            + str(len(payload)).encode()
-            + b"\r\n\r\n"
-            + payload
+        self.template = (
+            b"POST %s HTTP/1.1\r\n" + headers.replace(b"%", b"%%") + b"Content-Length: %d\r\n\r\n%s"
         )
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        status = int(lines[0].split(b" ", 2)[1])
-        length = -1
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            lowered = name.strip().lower()
-            if lowered == b"content-length":
-                length = int(value)
-            elif lowered == b"transfer-encoding":
-                raise HttpError("chunked responses are not supported")
-        if length < 0:
-            raise HttpError("response without Content-Length")
-        data = await self.reader.readexactly(length)
-        parsed = json.loads(data) if data else {}
-        return status, parsed if isinstance(parsed, dict) else {"body": parsed}
+        self.connection: HttpConnection | None = None
+
+    async def post(self, path: bytes, body: bytes) -> tuple[int, bytes]:
+        connection = self.connection
+        if connection is None or connection.lost:
+            _, connection = await asyncio.get_running_loop().create_connection(
+                HttpConnection, HOST, self.port
+            )
+            self.connection = connection
+        return await connection.send(self.template % (path, len(body), body))
 
     async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            with suppress(OSError):
-                await self.writer.wait_closed()
-            self.reader = self.writer = None
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
+def created_order(body: bytes) -> tuple[bytes, int]:
+    """The id (ready for the pay path) and the total of a created order."""
+    found = ORDER_ID.match(body)
+    total = TOTAL_FEN.search(body)
+    if found is not None and total is not None:
+        at = total.start()
+        if body.find(b"{", 1, at) < 0 and body.find(b"[", 1, at) < 0:
+            return found.group(1), int(total.group(1))
+    order = json.loads(body)
+    if isinstance(order, dict):
+        order_id, total_fen = order.get("id"), order.get("total_fen")
+        if isinstance(order_id, str) and isinstance(total_fen, int):
+            return quote(order_id, safe="").encode(), total_fen
+    raise HttpError("a created order without id or total_fen")
+
+
+def error_code(body: bytes) -> Any:
+    """The `code` of an error body (rare, so it is decoded)."""
+    parsed = json.loads(body) if body else {}
+    return parsed.get("code") if isinstance(parsed, dict) else None
 
 
 @dataclass
@@ -578,6 +728,8 @@ async def drive(
     result = LoadResult()
     rng = random.Random(options.seed)
     run_id = uuid.uuid4().hex[:8]
+    buyer_json = [json.dumps(b).encode() for b in buyers]
+    sku_json = [json.dumps(s).encode() for s in SKUS]
     loop = asyncio.get_running_loop()
     start = loop.time()
     measure_from = start + options.warmup
@@ -586,38 +738,32 @@ async def drive(
 
     async def client_loop(index: int) -> None:
         client = Client(port, api_key)
+        key_prefix = f"{run_id}-{index}-".encode()
         n = 0
         try:
             while not stop.is_set() and loop.time() < stop_at:
-                key = f"{run_id}-{index}-{n}"
+                key = b"%s%d" % (key_prefix, n)
                 n += 1
-                buyer = buyers[rng.randrange(len(buyers))]
-                sku = SKUS[rng.randrange(len(SKUS))]
+                buyer = buyer_json[rng.randrange(len(buyer_json))]
+                sku = sku_json[rng.randrange(len(sku_json))]
                 began = loop.time()
                 try:
-                    status, order = await client.post(
-                        "/api/v1/orders",
-                        {
-                            "buyer_id": buyer,
-                            "lines": [{"sku": sku, "quantity": 1}],
-                            "idempotency_key": key,
-                        },
+                    status, body = await client.post(CREATE_PATH, CREATE_BODY % (buyer, sku, key))
+                    if not 200 <= status < 300:
+                        result.errors[f"create {status} {error_code(body)}"] += 1
+                        continue
+                    order_id, total_fen = created_order(body)
+                    status, body = await client.post(
+                        PAY_PATH % order_id, PAY_BODY % (key, total_fen)
                     )
                     if not 200 <= status < 300:
-                        result.errors[f"create {status} {order.get('code')}"] += 1
+                        result.errors[f"pay {status} {error_code(body)}"] += 1
                         continue
-                    status, paid = await client.post(
-                        f"/api/v1/orders/{order['id']}/pay",
-                        {"provider_txn_id": f"wx-{key}", "amount_fen": order["total_fen"]},
-                    )
                 except (OSError, asyncio.IncompleteReadError, HttpError, ValueError) as exc:
                     result.errors[f"transport {type(exc).__name__}"] += 1
                     await client.close()
                     continue
                 ended = loop.time()
-                if not 200 <= status < 300:
-                    result.errors[f"pay {status} {paid.get('code')}"] += 1
-                    continue
                 result.paid_total += 1
                 if began >= measure_from and ended <= stop_at:
                     result.latencies_ms.append((ended - began) * 1000.0)
@@ -710,39 +856,71 @@ def run_pgbench(admin_url: str, clients: int, seconds: int, scale: int) -> Pgben
 
 
 @dataclass(frozen=True)
-class Books:
+class BooksCount:
     paid_orders: int
+    commission_lines: int
+
+
+@dataclass(frozen=True)
+class Books:
+    paid_orders: int  # added during the load: the history is not counted
     commission_lines: int
     balance_mismatches: int
     unbalanced_transactions: int
+    history: BooksCount  # there before the load
 
     @property
     def ok(self) -> bool:
+        levels = len(LEVEL_RATES_BP)
         return (
-            self.commission_lines == len(LEVEL_RATES_BP) * self.paid_orders
+            self.commission_lines == levels * self.paid_orders
+            and self.history.commission_lines == levels * self.history.paid_orders
             and self.balance_mismatches == 0
             and self.unbalanced_transactions == 0
         )
 
 
-def check_books(url: str, tenant_id: str) -> Books:
+def _count_books(tx: Connection, tenant_id: str) -> BooksCount:
+    paid = tx.execute(
+        select(func.count()).where(
+            orders.c.tenant_id == tenant_id,
+            orders.c.status == OrderStatus.PAID.value,
+        )
+    ).scalar_one()
+    lines = tx.execute(
+        select(func.count()).where(commission_lines.c.tenant_id == tenant_id)
+    ).scalar_one()
+    return BooksCount(int(paid), int(lines))
+
+
+def count_books(url: str, tenant_id: str) -> BooksCount:
+    """Paid orders and commission lines of the tenant."""
     db = seeding_database(url)
     try:
         with db.read() as tx:
-            paid = tx.execute(
-                select(func.count()).where(
-                    orders.c.tenant_id == tenant_id,
-                    orders.c.status == OrderStatus.PAID.value,
-                )
-            ).scalar_one()
-            lines = tx.execute(
-                select(func.count()).where(commission_lines.c.tenant_id == tenant_id)
-            ).scalar_one()
+            return _count_books(tx, tenant_id)
+    finally:
+        db.dispose()
+
+
+def check_books(url: str, tenant_id: str, history: BooksCount) -> Books:
+    """The books after the load, with the paid orders and commission lines the load added
+    (those of the history, counted after seeding, taken off)."""
+    db = seeding_database(url)
+    try:
+        with db.read() as tx:
+            total = _count_books(tx, tenant_id)
             mismatches = find_balance_mismatches(tx, tenant_id=tenant_id)
             unbalanced = unbalanced_transactions(tx, tenant_id=tenant_id)
     finally:
         db.dispose()
-    return Books(int(paid), int(lines), len(mismatches), len(unbalanced))
+    return Books(
+        total.paid_orders - history.paid_orders,
+        total.commission_lines - history.commission_lines,
+        len(mismatches),
+        len(unbalanced),
+        history,
+    )
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -835,6 +1013,15 @@ def report(
         f"seeded in {seeded.seconds:.0f} s: {len(seeded.buyers)} buyers under {seeded.uplines} "
         f"uplines ({options.roots} roots × {options.middles} middles × {options.buyers} buyers)"
     )
+    if seeded.history.paid_orders:
+        print(
+            f"history: {seeded.history.paid_orders} orders created and paid through the "
+            f"services in {seeded.history_seconds:.0f} s "
+            f"({seeded.history.paid_orders / len(seeded.buyers):.1f} per buyer), "
+            f"{seeded.history.commission_lines} commission lines, before VACUUM ANALYZE"
+        )
+    else:
+        print("history: none (--history 0), the server plans against empty order tables")
     print(
         f"server: {options.workers} uvicorn worker(s), pool {options.pool_size}; "
         f"{options.clients} clients, {load.window:.1f} s measured after {options.warmup:.0f} s"
@@ -880,9 +1067,16 @@ def report(
         n = len(load.latencies_ms)
         print_budget(order_work, cpu.client / n * 1000, cpu.server / n * 1000, tps)
     verdict = "ok" if books.ok else "FAILED"
+    history = books.history
+    before = (
+        f" (besides the history's {history.paid_orders} paid orders and "
+        f"{history.commission_lines} commission lines)"
+        if history.paid_orders or history.commission_lines
+        else ""
+    )
     print(
         f"books: {books.paid_orders} paid orders (client counted {load.paid_total}), "
-        f"{books.commission_lines} commission lines, {books.balance_mismatches} balance "
+        f"{books.commission_lines} commission lines{before}, {books.balance_mismatches} balance "
         f"mismatches, {books.unbalanced_transactions} unbalanced transactions: {verdict}"
     )
     consistent = books.ok and books.paid_orders == load.paid_total
@@ -922,7 +1116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pgbench = run_pgbench(
             options.admin_url, options.clients, options.pgbench_duration, options.pgbench_scale
         )
-        books = check_books(url, seeded.tenant_id)
+        books = check_books(url, seeded.tenant_id, seeded.history)
     return report(options, seeded, load, probe.use, order_work, pgbench, books, pg_version)
 
 

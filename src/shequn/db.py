@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, func, literal
 from sqlalchemy.sql.functions import FunctionElement
@@ -97,6 +98,27 @@ def _sqlite_new_id(element: sql_new_id, compiler: Any, **kw: Any) -> str:
     return "lower(hex(randomblob(16)))"
 
 
+def violated_constraint(exc: IntegrityError) -> str | None:
+    """The name of the unique constraint an insert or update broke, on either database
+    (SQLite names the columns, so the name is rebuilt from the naming convention)."""
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)
+    if diag is not None:
+        name = getattr(diag, "constraint_name", None)
+        return str(name) if name else None
+    message = str(orig)
+    prefix = "UNIQUE constraint failed: "
+    if not message.startswith(prefix):
+        return None
+    columns = [part.strip() for part in message[len(prefix) :].split(",")]
+    tables = {c.split(".", 1)[0] for c in columns}
+    if len(tables) != 1:
+        return None
+    table = tables.pop()
+    names = "_".join(c.split(".", 1)[1] for c in columns)
+    return f"uq_{table}_{names}"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -160,6 +182,19 @@ class Database:
             conn.info["sqlite_begin"] = "IMMEDIATE"
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """For a use case whose writes are one statement (a flushed `WriteBatch`, atomic by
+        itself): on PostgreSQL every statement commits on its own, which saves the round trips
+        of BEGIN and COMMIT, and the reads before the write each see the latest data. On SQLite,
+        where a batch is several statements and a statement costs little, one transaction."""
+        if not self.is_postgres:
+            with self.transaction() as tx:
+                yield tx
+            return
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextvars
+import functools
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from shequn.clock import Clock
@@ -18,6 +21,8 @@ from shequn.db import Database
 from shequn.errors import Forbidden, Unauthorized
 from shequn.tenancy.rules import Permission, Principal
 from shequn.tenancy.service import authenticate, cached_principal
+
+API_PREFIX = "/api/v1"
 
 
 @dataclass
@@ -51,7 +56,41 @@ class Body(BaseModel):
         return data
 
 
-_bearer = HTTPBearer(auto_error=False)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# The use cases block on the database, so they run on worker threads. A plain executor costs a
+# fraction of the generic thread hop of the framework, which showed up as a large share of the
+# CPU of every request (docs/benchmarks.md).
+WORKER_THREADS = 32
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _workers() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="shequn")
+    return _executor
+
+
+async def run_blocking(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a blocking call on a worker thread, with the request's context (its language)."""
+    context = contextvars.copy_context()
+    call = functools.partial(context.run, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_workers(), call)
+
+
+def blocking(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
+    """Declare a route whose body blocks (it calls a use case): it runs on a worker thread."""
+
+    @functools.wraps(route)
+    async def endpoint(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await run_blocking(route, *args, **kwargs)
+
+    return endpoint
 
 
 def app_state(request: Request) -> AppState:
@@ -59,33 +98,55 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-async def principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """Resolve the API key; a key seen moments ago costs neither a thread hop nor a query."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def principal(request: Request) -> Principal:
+    """Resolve the `Authorization: Bearer` key; a key seen moments ago costs neither a thread
+    hop nor a query."""
+    scheme, _, raw_key = (request.headers.get("authorization") or "").partition(" ")
+    raw_key = raw_key.strip()
+    if scheme.lower() != "bearer" or not raw_key:
         raise Unauthorized("api_key_missing")
-    state = app_state(request)
-    cached = cached_principal(credentials.credentials)
+    cached = cached_principal(raw_key)
     if cached is not None:
         return cached
-    return await run_in_threadpool(
+    state = app_state(request)
+    return await run_blocking(
         authenticate,
         db=state.db,
-        raw_key=credentials.credentials,
+        raw_key=raw_key,
         cache_seconds=state.settings.api_key_cache_seconds,
     )
 
 
 def requires(permission: Permission) -> Callable[..., Any]:
-    async def dependency(request: Request, who: Annotated[Principal, Depends(principal)]) -> Ctx:
+    # One plain dependency per route: each level of FastAPI dependencies costs about as much
+    # as the query a cached key saves. The bearer scheme is declared in the OpenAPI document
+    # by `bearer_security` instead.
+    async def dependency(request: Request) -> Ctx:
+        who = await principal(request)
         if not who.can(permission):
             raise Forbidden("permission_denied", permission=permission.value, role=who.role.value)
         state = app_state(request)
         return Ctx(db=state.db, clock=state.clock, tenant_id=who.tenant_id, actor=who.actor)
 
     return dependency
+
+
+BEARER_SCHEME = "HTTPBearer"
+
+
+def bearer_security(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare the API key in an OpenAPI document: a bearer scheme, required by every
+    operation under the API prefix."""
+    components = schema.setdefault("components", {})
+    components.setdefault("securitySchemes", {})[BEARER_SCHEME] = {
+        "type": "http",
+        "scheme": "bearer",
+    }
+    for path, operations in schema.get("paths", {}).items():
+        if path.startswith(API_PREFIX + "/"):
+            for operation in operations.values():
+                operation["security"] = [{BEARER_SCHEME: []}]
+    return schema
 
 
 Reader = Annotated[Ctx, Depends(requires(Permission.READ))]

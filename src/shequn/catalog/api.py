@@ -6,9 +6,9 @@ from fastapi import APIRouter, status
 from pydantic import Field
 
 from shequn.catalog import service
-from shequn.web import Body, Reader, Writer
+from shequn.web import API_PREFIX, Body, Reader, Writer, blocking
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(prefix=API_PREFIX, tags=["catalog"])
 
 
 class TierPrice(Body):
@@ -37,12 +37,14 @@ class ProductUpdate(Body):
 
 
 @router.post("/products", status_code=status.HTTP_201_CREATED)
+@blocking
 def create_product(ctx: Writer, body: ProductCreate) -> dict[str, Any]:
     data = body.model_dump()
     return service.create_product(ctx, **data)
 
 
 @router.get("/products")
+@blocking
 def list_products(
     ctx: Reader,
     ladder_role: str | None = None,
@@ -53,10 +55,12 @@ def list_products(
 
 
 @router.get("/products/{sku}")
+@blocking
 def get_product(ctx: Reader, sku: str) -> dict[str, Any]:
     return service.get_product(ctx, sku=sku)
 
 
 @router.patch("/products/{sku}")
+@blocking
 def update_product(ctx: Writer, sku: str, body: ProductUpdate) -> dict[str, Any]:
     return service.update_product(ctx, sku=sku, **body.model_dump(exclude_unset=True))

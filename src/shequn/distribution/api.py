@@ -7,9 +7,9 @@ from pydantic import Field
 
 from shequn.compliance.service import compliance_report
 from shequn.distribution import service
-from shequn.web import Admin, Body, Reader
+from shequn.web import API_PREFIX, Admin, Body, Reader, blocking
 
-router = APIRouter(tags=["distribution"])
+router = APIRouter(prefix=API_PREFIX, tags=["distribution"])
 
 
 class Scope(Body):
@@ -44,6 +44,7 @@ class PlanCreate(Body):
 
 
 @router.post("/commission-plans", status_code=status.HTTP_201_CREATED)
+@blocking
 def create_plan(ctx: Admin, body: PlanCreate) -> dict[str, Any]:
     data = body.model_dump()
     name = data.pop("name")
@@ -52,20 +53,24 @@ def create_plan(ctx: Admin, body: PlanCreate) -> dict[str, Any]:
 
 
 @router.get("/commission-plans")
+@blocking
 def list_plans(ctx: Reader) -> list[dict[str, Any]]:
     return service.list_plans(ctx)
 
 
 @router.get("/commission-plans/{plan_id}")
+@blocking
 def get_plan(ctx: Reader, plan_id: str) -> dict[str, Any]:
     return service.get_plan(ctx, plan_id=plan_id)
 
 
 @router.post("/commission-plans/{plan_id}/activate")
+@blocking
 def activate_plan(ctx: Admin, plan_id: str) -> dict[str, Any]:
     return service.activate_plan(ctx, plan_id=plan_id)
 
 
 @router.get("/compliance/report")
+@blocking
 def report(ctx: Reader) -> dict[str, Any]:
     return compliance_report(ctx)

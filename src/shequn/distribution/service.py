@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 
+from shequn.batch import WriteBatch
 from shequn.context import Ctx
 from shequn.distribution.rules import (
     Award,
@@ -403,6 +404,7 @@ def _needs_tiers(spec: PlanSpec) -> bool:
 
 def accrue_commissions(
     tx: Connection,
+    batch: WriteBatch,
     *,
     settings: TenantSettings,
     tier_list: Sequence[TierSpec],
@@ -411,8 +413,9 @@ def accrue_commissions(
     lines: Sequence[SaleLine],
     at: datetime,
 ) -> tuple[list[Award], JournalEntry | None]:
-    """Compute the active plan's commission for a paid order, write its lines, and return the
-    journal entry that freezes it in the uplines' pending wallets (the caller posts it)."""
+    """Compute the active plan's commission for a paid order, add its lines to the batch, and
+    return the journal entry that freezes it in the uplines' pending wallets (the caller posts
+    it)."""
     from shequn.compliance.rules import runtime_cap_bp
 
     if settings.active_plan_id is None:
@@ -445,8 +448,8 @@ def accrue_commissions(
     )
     if not awards:
         return [], None
-    tx.execute(
-        insert(commission_lines),
+    batch.insert(
+        commission_lines,
         [
             {
                 "tenant_id": settings.tenant_id,

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Query
 
 from shequn.events.service import list_events
 from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
-from shequn.web import Reader
+from shequn.web import API_PREFIX, Reader, blocking
 
-router = APIRouter(tags=["events"])
+router = APIRouter(prefix=API_PREFIX, tags=["events"])
 
 
 @router.get("/events")
+@blocking
 def events(
     ctx: Reader,
     subject_type: str | None = None,
@@ -41,6 +42,7 @@ def events(
 
 
 @router.get("/ledger/verify")
+@blocking
 def verify_ledger(ctx: Reader) -> dict[str, Any]:
     """Cached balances against postings, and every transaction's zero sum."""
     with ctx.db.read() as tx:

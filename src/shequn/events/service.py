@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
+from shequn.batch import WriteBatch
 from shequn.events.tables import events
 from shequn.ids import new_id
 
@@ -21,10 +22,10 @@ class Event:
     payload: Mapping[str, Any] = field(default_factory=dict)
 
 
-def record_events(
-    tx: Connection, *, tenant_id: str, actor: str, at: datetime, items: Iterable[Event]
+def stage_events(
+    batch: WriteBatch, *, tenant_id: str, actor: str, at: datetime, items: Iterable[Event]
 ) -> None:
-    """Append events; the caller's transaction decides whether they are kept."""
+    """Add events to a batch the caller flushes in its transaction."""
     rows = [
         {
             "tenant_id": tenant_id,
@@ -38,8 +39,16 @@ def record_events(
         }
         for item in items
     ]
-    if rows:
-        tx.execute(insert(events), rows)
+    batch.insert(events, rows)
+
+
+def record_events(
+    tx: Connection, *, tenant_id: str, actor: str, at: datetime, items: Iterable[Event]
+) -> None:
+    """Append events; the caller's transaction decides whether they are kept."""
+    batch = WriteBatch()
+    stage_events(batch, tenant_id=tenant_id, actor=actor, at=at, items=items)
+    batch.flush(tx)
 
 
 def record_event(

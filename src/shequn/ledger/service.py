@@ -8,8 +8,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
+from shequn.batch import WriteBatch
 from shequn.ids import new_id
 from shequn.ledger.rules import (
     BRAND_PURPOSES,
@@ -75,17 +76,6 @@ def open_member_accounts(tx: Connection, *, tenant_id: str, member_id: str, curr
     )
 
 
-_bump_balance = (
-    update(accounts)
-    .where(
-        accounts.c.tenant_id == bindparam("t_id"),
-        accounts.c.id == bindparam("a_id"),
-        accounts.c.tracks_balance.is_(True),
-    )
-    .values(balance=accounts.c.balance + bindparam("delta"))
-)
-
-
 @dataclass(frozen=True)
 class JournalEntry:
     """One journal transaction to be written; see `post_entries`."""
@@ -97,11 +87,11 @@ class JournalEntry:
     preapplied: frozenset[str] = frozenset()
 
 
-def post_entries(
-    tx: Connection, *, tenant_id: str, at: datetime, entries: Sequence[JournalEntry]
+def stage_entries(
+    batch: WriteBatch, *, tenant_id: str, at: datetime, entries: Sequence[JournalEntry]
 ) -> list[str]:
-    """Write balanced journal transactions (one statement per table, however many entries)
-    and move the cached member balances.
+    """Add balanced journal transactions to a batch, with the moves of the cached member
+    balances they cause; returns their ids.
 
     `preapplied` names accounts whose cached balance the caller already moved with a guarded
     update (a withdrawal's conditional debit)."""
@@ -135,18 +125,26 @@ def post_entries(
             )
             if is_member_account(p.account_id) and p.account_id not in entry.preapplied:
                 deltas[p.account_id] += p.amount
-    if not journal_rows:
-        return []
-    tx.execute(insert(journal_transactions), journal_rows)
-    tx.execute(insert(postings), posting_rows)
-    bumps = [
-        {"t_id": tenant_id, "a_id": account_id, "delta": delta}
-        for account_id, delta in sorted(deltas.items())  # fixed order: no lock cycles
-        if delta
-    ]
-    if bumps:
-        tx.execute(_bump_balance, bumps)
+    batch.insert(journal_transactions, journal_rows)
+    batch.insert(postings, posting_rows)
+    for account_id, delta in sorted(deltas.items()):  # fixed order: no lock cycles
+        if delta:
+            batch.update(
+                accounts,
+                {"tenant_id": tenant_id, "id": account_id},
+                increments={"balance": delta},
+            )
     return [str(row["id"]) for row in journal_rows]
+
+
+def post_entries(
+    tx: Connection, *, tenant_id: str, at: datetime, entries: Sequence[JournalEntry]
+) -> list[str]:
+    """Write balanced journal transactions and move the cached member balances."""
+    batch = WriteBatch()
+    ids = stage_entries(batch, tenant_id=tenant_id, at=at, entries=entries)
+    batch.flush(tx)
+    return ids
 
 
 def post_transaction(

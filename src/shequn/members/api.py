@@ -8,9 +8,9 @@ from pydantic import Field
 from shequn.distribution.service import member_commissions
 from shequn.members import service
 from shequn.referrals import service as referrals
-from shequn.web import Admin, Body, Reader, Writer
+from shequn.web import API_PREFIX, Admin, Body, Reader, Writer, blocking
 
-router = APIRouter(tags=["members"])
+router = APIRouter(prefix=API_PREFIX, tags=["members"])
 
 Source = Literal["share_link", "qr_scene", "staff", "import"]
 
@@ -49,11 +49,13 @@ class TouchCreate(Body):
 
 
 @router.post("/members", status_code=status.HTTP_201_CREATED)
+@blocking
 def create_member(ctx: Writer, body: MemberCreate) -> dict[str, Any]:
     return service.create_member(ctx, **body.model_dump())
 
 
 @router.get("/members")
+@blocking
 def list_members(
     ctx: Reader,
     tag: str | None = None,
@@ -77,11 +79,13 @@ def list_members(
 
 
 @router.get("/members/{member_id}")
+@blocking
 def get_member(ctx: Reader, member_id: str) -> dict[str, Any]:
     return service.get_member(ctx, member_id=member_id)
 
 
 @router.patch("/members/{member_id}")
+@blocking
 def update_member(ctx: Writer, member_id: str, body: MemberUpdate) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     set_tier = "tier_id" in fields
@@ -98,11 +102,13 @@ def update_member(ctx: Writer, member_id: str, body: MemberUpdate) -> dict[str, 
 
 
 @router.get("/members/{member_id}/team")
+@blocking
 def team(ctx: Reader, member_id: str) -> dict[str, Any]:
     return referrals.team_summary(ctx, member_id=member_id)
 
 
 @router.get("/members/{member_id}/team/members")
+@blocking
 def team_members(
     ctx: Reader,
     member_id: str,
@@ -116,6 +122,7 @@ def team_members(
 
 
 @router.post("/members/{member_id}/rebind")
+@blocking
 def rebind(ctx: Admin, member_id: str, body: Rebind) -> dict[str, Any]:
     """Move a member (and its team) under another referrer: an owner's audited decision, as it
     changes who earns on the member's future orders."""
@@ -126,11 +133,13 @@ def rebind(ctx: Admin, member_id: str, body: Rebind) -> dict[str, Any]:
 
 
 @router.get("/members/{member_id}/bindings")
+@blocking
 def bindings(ctx: Reader, member_id: str) -> list[dict[str, Any]]:
     return referrals.binding_history(ctx, member_id=member_id)
 
 
 @router.get("/members/{member_id}/commissions")
+@blocking
 def commissions(
     ctx: Reader,
     member_id: str,
@@ -142,5 +151,6 @@ def commissions(
 
 
 @router.post("/referral-touches", status_code=status.HTTP_201_CREATED)
+@blocking
 def touch(ctx: Writer, body: TouchCreate) -> dict[str, Any]:
     return referrals.record_touch(ctx, **body.model_dump())

@@ -5,11 +5,36 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import phonenumbers
 
 from shequn.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class PurchaseFacts:
+    """What a member's paid orders add up to, kept on the member row."""
+
+    paid_order_count: int  # less the fully refunded ones
+    lifetime_order_count: int  # never decreases
+    paid_total_fen: int
+    max_order_fen: int
+    first_paid_at: datetime | None
+    last_paid_at: datetime | None
+
+
+def facts_after_purchase(facts: PurchaseFacts, *, amount_fen: int, at: datetime) -> PurchaseFacts:
+    """The facts once one more order of `amount_fen` is paid at `at`."""
+    return PurchaseFacts(
+        paid_order_count=facts.paid_order_count + 1,
+        lifetime_order_count=facts.lifetime_order_count + 1,
+        paid_total_fen=facts.paid_total_fen + amount_fen,
+        max_order_fen=max(facts.max_order_fen, amount_fen),
+        first_paid_at=facts.first_paid_at if facts.first_paid_at is not None else at,
+        last_paid_at=at,
+    )
 
 
 class Stage(StrEnum):

@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Row,
-    bindparam,
-    case,
     delete,
     exists,
-    func,
     insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
+from shequn.batch import WriteBatch
 from shequn.context import Ctx
-from shequn.db import UTCDateTime
 from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import record_event
 from shequn.ids import new_id
 from shequn.ledger.service import open_member_accounts
 from shequn.members.rules import (
+    PurchaseFacts,
     StageFacts,
     clean_external_id,
     derive_stage,
+    facts_after_purchase,
     normalise_phone,
     normalise_tag,
 )
@@ -437,41 +436,134 @@ def update_member(
         raise
 
 
-def record_purchase(
-    tx: Connection, *, tenant_id: str, member_id: str, amount_fen: int, at: datetime
-) -> Row[Any]:
-    """Add a paid order to the buyer's facts and return the buyer as it now is (with
-    `lifetime_order_count == 1` on the first purchase ever: a fully refunded first order does
-    not make the next one a first purchase again)."""
-    row = tx.execute(
-        _record_purchase, {"t_id": tenant_id, "m_id": member_id, "amount": amount_fen, "at": at}
-    ).one()
-    if row.lifetime_order_count == 1 and row.referrer_id is not None:
-        tx.execute(_count_referred_buyer, {"t_id": tenant_id, "m_id": row.referrer_id})
-    return row
+BUYER_PREFIX = "buyer_"
+_BUYER_COLUMNS = (
+    "id",
+    "tier_id",
+    "referrer_id",
+    "ancestor_2",
+    "ancestor_3",
+    "phone",
+    "external_id",
+    "team_count",
+    "paid_order_count",
+    "lifetime_order_count",
+    "paid_total_fen",
+    "max_order_fen",
+    "first_paid_at",
+    "last_paid_at",
+)
 
 
-# The payment path's statements, built once.
-_amount = bindparam("amount", type_=BigInteger)
-_at = bindparam("at", type_=UTCDateTime())
-_record_purchase = (
-    update(members)
-    .where(members.c.tenant_id == bindparam("t_id"), members.c.id == bindparam("m_id"))
-    .values(
-        paid_order_count=members.c.paid_order_count + 1,
-        lifetime_order_count=members.c.lifetime_order_count + 1,
-        paid_total_fen=members.c.paid_total_fen + _amount,
-        max_order_fen=case(
-            (members.c.max_order_fen < _amount, _amount), else_=members.c.max_order_fen
+@dataclass(frozen=True)
+class Buyer:
+    """The member paying an order: its chain, its tier and its purchase facts."""
+
+    id: str
+    tier_id: str | None
+    referrer_id: str | None
+    ancestor_2: str | None
+    ancestor_3: str | None
+    phone: str | None
+    external_id: str | None
+    team_count: int
+    facts: PurchaseFacts
+
+    @property
+    def paid_total_fen(self) -> int:
+        return self.facts.paid_total_fen
+
+    @property
+    def max_order_fen(self) -> int:
+        return self.facts.max_order_fen
+
+    @property
+    def lifetime_order_count(self) -> int:
+        return self.facts.lifetime_order_count
+
+
+def buyer_columns() -> list[Any]:
+    """The buyer's columns labelled with `BUYER_PREFIX`, for a use case that reads (and locks)
+    the buyer in the same statement as its other rows."""
+    return [members.c[name].label(BUYER_PREFIX + name) for name in _BUYER_COLUMNS]
+
+
+def buyer_from_row(row: Mapping[Any, Any], prefix: str = BUYER_PREFIX) -> Buyer:
+    def col(name: str) -> Any:
+        return row[prefix + name]
+
+    return Buyer(
+        id=col("id"),
+        tier_id=col("tier_id"),
+        referrer_id=col("referrer_id"),
+        ancestor_2=col("ancestor_2"),
+        ancestor_3=col("ancestor_3"),
+        phone=col("phone"),
+        external_id=col("external_id"),
+        team_count=col("team_count"),
+        facts=PurchaseFacts(
+            paid_order_count=col("paid_order_count"),
+            lifetime_order_count=col("lifetime_order_count"),
+            paid_total_fen=col("paid_total_fen"),
+            max_order_fen=col("max_order_fen"),
+            first_paid_at=col("first_paid_at"),
+            last_paid_at=col("last_paid_at"),
         ),
-        first_paid_at=func.coalesce(members.c.first_paid_at, _at),
-        last_paid_at=_at,
-        updated_at=_at,
     )
-    .returning(*members.c)
-)
-_count_referred_buyer = (
-    update(members)
-    .where(members.c.tenant_id == bindparam("t_id"), members.c.id == bindparam("m_id"))
-    .values(referred_buyer_count=members.c.referred_buyer_count + 1)
-)
+
+
+def stage_purchase(
+    batch: WriteBatch,
+    *,
+    tenant_id: str,
+    buyer: Buyer,
+    amount_fen: int,
+    at: datetime,
+    guarded: bool = False,
+) -> Buyer:
+    """Add a paid order to the buyer's facts; returns the buyer as it now is (with
+    `lifetime_order_count == 1` on the first purchase ever: a fully refunded first order does
+    not make the next one a first purchase again).
+
+    The new facts are computed from `buyer` as read, so either the caller has locked the buyer,
+    or `guarded` makes the write the batch's guard: it happens only if the facts and the chain
+    a payment relies on are still those read."""
+    facts = facts_after_purchase(buyer.facts, amount_fen=amount_fen, at=at)
+    key = {"tenant_id": tenant_id, "id": buyer.id}
+    values = {
+        "paid_order_count": facts.paid_order_count,
+        "lifetime_order_count": facts.lifetime_order_count,
+        "paid_total_fen": facts.paid_total_fen,
+        "max_order_fen": facts.max_order_fen,
+        "first_paid_at": facts.first_paid_at,
+        "last_paid_at": facts.last_paid_at,
+        "updated_at": at,
+    }
+    if guarded:
+        batch.guard(
+            members,
+            key,
+            where={
+                "paid_order_count": buyer.facts.paid_order_count,
+                "lifetime_order_count": buyer.facts.lifetime_order_count,
+                "paid_total_fen": buyer.facts.paid_total_fen,
+                "max_order_fen": buyer.facts.max_order_fen,
+                "tier_id": buyer.tier_id,
+                "referrer_id": buyer.referrer_id,
+                "ancestor_2": buyer.ancestor_2,
+                "ancestor_3": buyer.ancestor_3,
+            },
+            values=values,
+        )
+    else:
+        batch.update(members, key, values=values)
+    return replace(buyer, facts=facts)
+
+
+def stage_referred_buyer(batch: WriteBatch, *, tenant_id: str, referrer_id: str) -> None:
+    """The referrer has one more referred member who bought."""
+    batch.update(
+        members,
+        {"tenant_id": tenant_id, "id": referrer_id},
+        increments={"referred_buyer_count": 1},
+    )

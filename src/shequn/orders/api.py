@@ -6,9 +6,9 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import Field
 
 from shequn.orders import service
-from shequn.web import Body, Reader, Writer
+from shequn.web import API_PREFIX, Body, Reader, Writer, blocking
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(prefix=API_PREFIX, tags=["orders"])
 
 
 class LineIn(Body):
@@ -40,6 +40,7 @@ def _replayed(response: Response, replayed: bool) -> None:
 
 
 @router.post("/orders", status_code=status.HTTP_201_CREATED)
+@blocking
 def create_order(ctx: Writer, body: OrderCreate, response: Response) -> dict[str, Any]:
     order, replayed = service.create_order(
         ctx,
@@ -55,6 +56,7 @@ def create_order(ctx: Writer, body: OrderCreate, response: Response) -> dict[str
 
 
 @router.get("/orders")
+@blocking
 def list_orders(
     ctx: Reader,
     buyer_id: str | None = None,
@@ -74,11 +76,13 @@ def list_orders(
 
 
 @router.get("/orders/{order_id}")
+@blocking
 def get_order(ctx: Reader, order_id: str) -> dict[str, Any]:
     return service.get_order(ctx, order_id=order_id)
 
 
 @router.post("/orders/{order_id}/pay")
+@blocking
 def pay_order(ctx: Writer, order_id: str, body: PaymentIn, response: Response) -> dict[str, Any]:
     order, replayed = service.pay_order(
         ctx, order_id=order_id, provider_txn_id=body.provider_txn_id, amount_fen=body.amount_fen
@@ -88,21 +92,25 @@ def pay_order(ctx: Writer, order_id: str, body: PaymentIn, response: Response) -
 
 
 @router.post("/orders/{order_id}/ship")
+@blocking
 def ship_order(ctx: Writer, order_id: str) -> dict[str, Any]:
     return service.ship_order(ctx, order_id=order_id)
 
 
 @router.post("/orders/{order_id}/complete")
+@blocking
 def complete_order(ctx: Writer, order_id: str) -> dict[str, Any]:
     return service.complete_order(ctx, order_id=order_id)
 
 
 @router.post("/orders/{order_id}/cancel")
+@blocking
 def cancel_order(ctx: Writer, order_id: str) -> dict[str, Any]:
     return service.cancel_order(ctx, order_id=order_id)
 
 
 @router.post("/orders/{order_id}/refunds", status_code=status.HTTP_201_CREATED)
+@blocking
 def refund_order(ctx: Writer, order_id: str, body: RefundIn, response: Response) -> dict[str, Any]:
     refund, replayed = service.refund_order(
         ctx,

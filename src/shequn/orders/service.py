@@ -5,23 +5,33 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Row, bindparam, insert, select, update
+from sqlalchemy import BigInteger, Connection, Row, String, any_, bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
+from shequn.batch import WriteBatch
 from shequn.catalog.tables import product_tier_prices, products
 from shequn.context import Ctx
-from shequn.db import UTCDateTime
-from shequn.distribution.rules import SaleLine
+from shequn.db import UTCDateTime, violated_constraint
+from shequn.distribution.rules import Award, SaleLine
 from shequn.distribution.service import accrue_commissions, adjust_for_refund, order_commissions
 from shequn.errors import Conflict, InvalidInput, NotFound
-from shequn.events.service import Event, record_events
+from shequn.events.service import Event, record_events, stage_events
 from shequn.ids import new_id
 from shequn.ledger.rules import Posting, Purpose, brand_account, system_account
-from shequn.ledger.service import JournalEntry, post_entries, post_transaction
-from shequn.members.service import record_purchase, require_member
+from shequn.ledger.service import JournalEntry, post_transaction, stage_entries
+from shequn.members.service import (
+    Buyer,
+    buyer_columns,
+    buyer_from_row,
+    require_member,
+    stage_purchase,
+    stage_referred_buyer,
+)
 from shequn.members.tables import members
 from shequn.money import MAX_AMOUNT_FEN
 from shequn.orders.rules import (
@@ -34,10 +44,17 @@ from shequn.orders.rules import (
     status_after_refund,
 )
 from shequn.orders.tables import order_lines, orders, payments, refunds
+from shequn.prepared import Prepared
 from shequn.referrals.service import bind_by_policy, lock_tree
 from shequn.tenancy.rules import TenantSettings
-from shequn.tenancy.service import load_settings
-from shequn.tiers.rules import tier_price
+from shequn.tenancy.service import (
+    SETTINGS_PREFIX,
+    load_settings,
+    settings_columns,
+    settings_from_row,
+)
+from shequn.tenancy.tables import tenant_settings
+from shequn.tiers.rules import TierSpec, tier_price
 from shequn.tiers.service import apply_upgrade, cached_tiers
 from shequn.tiers.tables import tiers
 
@@ -83,32 +100,57 @@ _lines_query = (
 _replay_query = select(orders).where(
     orders.c.tenant_id == bindparam("t_id"), orders.c.idempotency_key == bindparam("key")
 )
-_buyer_query = (
-    select(members.c.id, members.c.tier_id, tiers.c.discount_bp)
-    .select_from(
-        members.outerjoin(
-            tiers, (tiers.c.tenant_id == members.c.tenant_id) & (tiers.c.id == members.c.tier_id)
+# Everything an order needs in one statement: the buyer and its tier, the products asked for
+# with the buyer's tier price, and an order already made with the same idempotency key. A
+# buyer that is missing gives no row; a sku that is missing gives no product row.
+_replay_id = (
+    select(orders.c.id)
+    .where(orders.c.tenant_id == bindparam("t_id"), orders.c.idempotency_key == bindparam("key"))
+    .scalar_subquery()
+)
+
+
+def _order_context_query(sku_matches: Any) -> Any:
+    return (
+        select(
+            members.c.tier_id,
+            tiers.c.discount_bp,
+            _replay_id.label("replay_id"),
+            products.c.id.label("product_id"),
+            products.c.sku,
+            products.c.name,
+            products.c.price_fen,
+            products.c.ladder_role,
+            products.c.category,
+            products.c.active,
+            product_tier_prices.c.member_price_fen,
         )
+        .select_from(
+            members.outerjoin(
+                tiers,
+                (tiers.c.tenant_id == members.c.tenant_id) & (tiers.c.id == members.c.tier_id),
+            )
+            .outerjoin(products, (products.c.tenant_id == members.c.tenant_id) & sku_matches)
+            .outerjoin(
+                product_tier_prices,
+                (product_tier_prices.c.tenant_id == members.c.tenant_id)
+                & (product_tier_prices.c.tier_id == members.c.tier_id)
+                & (product_tier_prices.c.product_id == products.c.id),
+            )
+        )
+        .where(members.c.tenant_id == bindparam("t_id"), members.c.id == bindparam("m_id"))
     )
-    .where(members.c.tenant_id == bindparam("t_id"), members.c.id == bindparam("m_id"))
+
+
+_order_context = Prepared(
+    _order_context_query(products.c.sku.in_(bindparam("skus", expanding=True))),
+    postgresql=_order_context_query(
+        products.c.sku == any_(bindparam("skus", type_=postgresql.ARRAY(String)))
+    ),
 )
-_products_query = select(products).where(
-    products.c.tenant_id == bindparam("t_id"),
-    products.c.sku.in_(bindparam("skus", expanding=True)),
-)
-_tier_prices_query = select(
-    product_tier_prices.c.product_id, product_tier_prices.c.member_price_fen
-).where(
-    product_tier_prices.c.tenant_id == bindparam("t_id"),
-    product_tier_prices.c.tier_id == bindparam("tier_id"),
-    product_tier_prices.c.product_id.in_(bindparam("product_ids", expanding=True)),
-)
-_insert_order = insert(orders)
-_insert_lines = insert(order_lines)
-_insert_payment = insert(payments)
 _amount = bindparam("amount", type_=BigInteger)
 _at = bindparam("at", type_=UTCDateTime())
-_mark_paid = (
+_mark_paid = Prepared(
     update(orders)
     .where(
         orders.c.tenant_id == bindparam("t_id"),
@@ -119,6 +161,30 @@ _mark_paid = (
     .values(status=OrderStatus.PAID.value, paid_fen=_amount, paid_at=_at, updated_at=_at)
     .returning(*orders.c)
 )
+# What a payment needs once the order is marked paid, in one statement: the order's lines, the
+# buyer (locked: its purchase facts are about to change) and the tenant's settings.
+_payment_context = Prepared(
+    select(order_lines, *buyer_columns(), *settings_columns())
+    .select_from(
+        order_lines.join(
+            members,
+            (members.c.tenant_id == order_lines.c.tenant_id) & (members.c.id == bindparam("m_id")),
+        ).join(tenant_settings, tenant_settings.c.tenant_id == order_lines.c.tenant_id)
+    )
+    .where(
+        order_lines.c.tenant_id == bindparam("t_id"), order_lines.c.order_id == bindparam("o_id")
+    )
+    .order_by(order_lines.c.line_no)
+    .with_for_update(of=members)
+)
+
+
+ORDER_PREFIX = "o_"
+
+
+def order_columns() -> list[Any]:
+    """The order's columns labelled with `ORDER_PREFIX`."""
+    return [c.label(ORDER_PREFIX + c.name) for c in orders.c]
 
 
 def _lines_of(tx: Connection, tenant_id: str, order_id: str) -> list[Row[Any]]:
@@ -221,42 +287,37 @@ def create_order(
     now = ctx.clock.now()
     order_id = new_id("ord")
     try:
-        with ctx.db.transaction() as tx:
-            if key is not None:
+        # The order and its lines and event are one statement: nothing else needs the
+        # transaction, and on PostgreSQL there is then none to open and commit.
+        with ctx.db.autocommit() as tx:
+            found_rows = _order_context.all(
+                tx,
+                {
+                    "t_id": ctx.tenant_id,
+                    "m_id": buyer_id,
+                    "key": key,
+                    "skus": [sku for sku, _ in wanted],
+                },
+            )
+            replay_id = found_rows[0].replay_id if found_rows else None
+            if key is not None and (replay_id is not None or not found_rows):
                 replay = _replay(tx, ctx.tenant_id, key, request_hash)
                 if replay is not None:
                     return replay, True
-            buyer = tx.execute(_buyer_query, {"t_id": ctx.tenant_id, "m_id": buyer_id}).first()
-            if buyer is None:
+            if not found_rows:
                 raise NotFound("member_not_found", id=buyer_id)
             if attributed_sharer_id is not None:
                 if attributed_sharer_id == buyer_id:
                     raise InvalidInput("self_referral")
                 require_member(tx, ctx.tenant_id, attributed_sharer_id)
-            found = {
-                r.sku: r
-                for r in tx.execute(
-                    _products_query, {"t_id": ctx.tenant_id, "skus": [sku for sku, _ in wanted]}
-                ).all()
-            }
+            found = {r.sku: r for r in found_rows if r.product_id is not None}
             for sku, _ in wanted:
                 if sku not in found:
                     raise NotFound("product_not_found", sku=sku)
                 if not found[sku].active:
                     raise Conflict("product_inactive", sku=sku)
-            discount_bp = buyer.discount_bp or 0
-            explicit: dict[str, int | None] = {}
-            if buyer.tier_id is not None:
-                explicit = dict(
-                    tx.execute(
-                        _tier_prices_query,
-                        {
-                            "t_id": ctx.tenant_id,
-                            "tier_id": buyer.tier_id,
-                            "product_ids": [p.id for p in found.values()],
-                        },
-                    ).all()
-                )
+            buyer_tier_id = found_rows[0].tier_id
+            discount_bp = found_rows[0].discount_bp or 0
             line_rows = []
             subtotal = total = 0
             for number, (sku, quantity) in enumerate(wanted, start=1):
@@ -264,7 +325,7 @@ def create_order(
                 unit = tier_price(
                     product.price_fen,
                     discount_bp=discount_bp,
-                    explicit_fen=explicit.get(product.id),
+                    explicit_fen=product.member_price_fen if buyer_tier_id else None,
                 )
                 subtotal += product.price_fen * quantity
                 total += unit * quantity
@@ -274,7 +335,7 @@ def create_order(
                         "id": new_id("ol"),
                         "order_id": order_id,
                         "line_no": number,
-                        "product_id": product.id,
+                        "product_id": product.product_id,
                         "sku": sku,
                         "name": product.name,
                         "ladder_role": product.ladder_role,
@@ -298,17 +359,18 @@ def create_order(
                 "total_fen": total,
                 "paid_fen": 0,
                 "refunded_fen": 0,
-                "buyer_tier_id": buyer.tier_id,
+                "buyer_tier_id": buyer_tier_id,
                 "attributed_sharer_id": attributed_sharer_id,
                 "idempotency_key": key,
                 "request_hash": request_hash,
                 "created_at": now,
                 "updated_at": now,
             }
-            tx.execute(_insert_order, order_values)
-            tx.execute(_insert_lines, line_rows)
-            record_events(
-                tx,
+            batch = WriteBatch()
+            batch.insert(orders, [order_values])
+            batch.insert(order_lines, line_rows)
+            stage_events(
+                batch,
                 tenant_id=ctx.tenant_id,
                 actor=ctx.actor,
                 at=now,
@@ -325,6 +387,7 @@ def create_order(
                     )
                 ],
             )
+            batch.flush(tx)
             view = {
                 **{k: order_values.get(k) for k in _SUMMARY_KEYS},
                 "lines": [_line_view(r) for r in line_rows],
@@ -377,134 +440,288 @@ def pay_order(
     ctx: Ctx, *, order_id: str, provider_txn_id: str, amount_fen: int
 ) -> tuple[dict[str, Any], bool]:
     """Record the provider's payment callback. Idempotent on the provider transaction id; the
-    amount must equal the amount due. Returns (order, replayed)."""
+    amount must equal the amount due. Returns (order, replayed).
+
+    The common case is written in one statement that also checks what it read (see
+    `_pay_in_one_statement`); anything else, a lost race included, takes the locking way."""
     txn = (provider_txn_id or "").strip()
     if not txn or len(txn) > 120:
         raise InvalidInput("provider_txn_id_invalid")
     if not 0 <= amount_fen <= MAX_AMOUNT_FEN:
         raise InvalidInput("amount_invalid", field="amount_fen")
     now = ctx.clock.now()
+    paid = _pay_in_one_statement(ctx, order_id=order_id, txn=txn, amount_fen=amount_fen, at=now)
+    if paid is not None:
+        return paid, False
+    return _pay_with_locks(ctx, order_id=order_id, txn=txn, amount_fen=amount_fen, at=now)
+
+
+# The order, its lines, its buyer and the tenant's settings, read without locks by a payment
+# that then writes in one statement.
+_payment_preview = Prepared(
+    select(order_lines, *order_columns(), *buyer_columns(), *settings_columns())
+    .select_from(
+        order_lines.join(
+            orders,
+            (orders.c.tenant_id == order_lines.c.tenant_id)
+            & (orders.c.id == order_lines.c.order_id),
+        )
+        .join(
+            members,
+            (members.c.tenant_id == orders.c.tenant_id) & (members.c.id == orders.c.buyer_id),
+        )
+        .join(tenant_settings, tenant_settings.c.tenant_id == order_lines.c.tenant_id)
+    )
+    .where(
+        order_lines.c.tenant_id == bindparam("t_id"), order_lines.c.order_id == bindparam("o_id")
+    )
+    .order_by(order_lines.c.line_no)
+)
+
+
+def _pay_in_one_statement(
+    ctx: Ctx, *, order_id: str, txn: str, amount_fen: int, at: datetime
+) -> dict[str, Any] | None:
+    """Pay with one read and one write and no lock held in between: the write checks that the
+    order is still unpaid (locking it first, as the locking way does) and that the buyer's
+    facts and chain are still those read, and writes nothing otherwise. Returns None when the
+    payment needs the locking way: an order not payable as read (a replay, a wrong amount), a
+    binding made by this payment, tiers to re-evaluate, or a write that found things changed."""
+    with ctx.db.autocommit() as tx:
+        line_rows = _payment_preview.all(tx, {"t_id": ctx.tenant_id, "o_id": order_id})
+        if not line_rows:
+            return None
+        head = line_rows[0]._mapping
+        order = {k: head[ORDER_PREFIX + k] for k in _SUMMARY_KEYS}
+        if order["status"] != OrderStatus.CREATED.value or order["total_fen"] != amount_fen:
+            return None
+        settings = settings_from_row(head, SETTINGS_PREFIX)
+        buyer = buyer_from_row(head)
+        if _binds_on_payment(settings, buyer):
+            return None
+        tier_list = cached_tiers(tx, settings)
+        if any(t.has_criteria for t in tier_list):
+            return None
+        key = {"tenant_id": ctx.tenant_id, "id": order_id}
+        batch = WriteBatch()
+        batch.require(
+            orders, key, equal={"status": OrderStatus.CREATED.value, "total_fen": amount_fen}
+        )
+        paid_values = {
+            "status": OrderStatus.PAID.value,
+            "paid_fen": amount_fen,
+            "paid_at": at,
+            "updated_at": at,
+        }
+        batch.update(orders, key, values=paid_values)
+        payment = _Payment(order_id, txn, amount_fen, line_rows, settings, tier_list, at)
+        staged = _stage_payment(tx, batch, ctx, payment, buyer, guard_buyer=True)
+        _stage_paid_event(batch, ctx, payment, staged)
+        if not _flush_payment(tx, batch, txn):
+            return None
+    return _paid_view({**order, **paid_values}, line_rows, staged.awards)
+
+
+def _pay_with_locks(
+    ctx: Ctx, *, order_id: str, txn: str, amount_fen: int, at: datetime
+) -> tuple[dict[str, Any], bool]:
     with ctx.db.transaction() as tx:
         # The guarded update is the lock: of many identical callbacks one flips the status,
         # the others wait for it and then find the payment it recorded.
-        paid = tx.execute(
-            _mark_paid, {"t_id": ctx.tenant_id, "o_id": order_id, "amount": amount_fen, "at": now}
-        ).first()
+        paid = _mark_paid.first(
+            tx, {"t_id": ctx.tenant_id, "o_id": order_id, "amount": amount_fen, "at": at}
+        )
         if paid is None:
             return _explain_unpaid(tx, ctx.tenant_id, order_id, txn, amount_fen), True
-        try:
-            tx.execute(
-                _insert_payment,
+        line_rows = _payment_context.all(
+            tx, {"t_id": ctx.tenant_id, "o_id": order_id, "m_id": paid.buyer_id}
+        )
+        settings = settings_from_row(line_rows[0]._mapping, SETTINGS_PREFIX)
+        buyer = buyer_from_row(line_rows[0]._mapping)
+        if _binds_on_payment(settings, buyer):
+            buyer = _bind_on_first_payment(tx, settings, buyer, ctx.actor, at)
+        tier_list = cached_tiers(tx, settings)
+        batch = WriteBatch()
+        payment = _Payment(order_id, txn, amount_fen, line_rows, settings, tier_list, at)
+        staged = _stage_payment(tx, batch, ctx, payment, buyer, guard_buyer=False)
+        staged.new_tier = apply_upgrade(
+            tx,
+            tenant_id=ctx.tenant_id,
+            member=staged.buyer,
+            tier_list=tier_list,
+            actor=ctx.actor,
+            at=at,
+        )
+        _stage_paid_event(batch, ctx, payment, staged)
+        _flush_payment(tx, batch, txn)
+        return _paid_view(_summary(paid), line_rows, staged.awards), False
+
+
+def _binds_on_payment(settings: TenantSettings, buyer: Buyer) -> bool:
+    """Under the `first_paid_order` trigger, the first payment of an unbound buyer binds it."""
+    return (
+        buyer.lifetime_order_count == 0
+        and buyer.referrer_id is None
+        and settings.binding.trigger == "first_paid_order"
+    )
+
+
+@dataclass(frozen=True)
+class _Payment:
+    """A payment callback and what was read for it."""
+
+    order_id: str
+    txn: str
+    amount_fen: int
+    line_rows: Sequence[Any]
+    settings: TenantSettings
+    tier_list: list[TierSpec]
+    at: datetime
+
+
+@dataclass
+class _StagedPayment:
+    buyer: Buyer  # as the payment leaves it
+    first_purchase: bool
+    awards: list[Award]
+    new_tier: str | None = None
+
+
+def _stage_payment(
+    tx: Connection,
+    batch: WriteBatch,
+    ctx: Ctx,
+    payment: _Payment,
+    buyer: Buyer,
+    *,
+    guard_buyer: bool,
+) -> _StagedPayment:
+    """Everything a payment writes besides the order's own row and its event: the payment,
+    the buyer's purchase facts, the referrer's count of buyers, the commission lines and the
+    journal. With `guard_buyer` the buyer's facts are written only if they are still those
+    read (the batch's guard)."""
+    amount_fen, at, currency = payment.amount_fen, payment.at, payment.settings.currency
+    batch.insert(
+        payments,
+        [
+            {
+                "tenant_id": ctx.tenant_id,
+                "id": new_id("pay"),
+                "order_id": payment.order_id,
+                "provider_txn_id": payment.txn,
+                "amount_fen": amount_fen,
+                "created_at": at,
+            }
+        ],
+    )
+    paid_buyer = stage_purchase(
+        batch,
+        tenant_id=ctx.tenant_id,
+        buyer=buyer,
+        amount_fen=amount_fen,
+        at=at,
+        guarded=guard_buyer,
+    )
+    first_purchase = paid_buyer.lifetime_order_count == 1
+    if first_purchase and paid_buyer.referrer_id is not None:
+        stage_referred_buyer(batch, tenant_id=ctx.tenant_id, referrer_id=paid_buyer.referrer_id)
+    awards, accrual = accrue_commissions(
+        tx,
+        batch,
+        settings=payment.settings,
+        tier_list=payment.tier_list,
+        order_id=payment.order_id,
+        buyer=paid_buyer,
+        lines=[
+            SaleLine(
+                line_id=line.id,
+                sku=line.sku,
+                category=line.category,
+                ladder_role=line.ladder_role,
+                quantity=line.quantity,
+                base_fen=line.line_total_fen,
+            )
+            for line in payment.line_rows
+        ],
+        at=at,
+    )
+    entries = [] if accrual is None else [accrual]
+    if amount_fen > 0:
+        entries.insert(
+            0,
+            JournalEntry(
+                kind="payment_received",
+                ref_type="order",
+                ref_id=payment.order_id,
+                items=[
+                    Posting(system_account(Purpose.PAYMENT_CLEARING), -amount_fen, currency),
+                    Posting(brand_account(Purpose.SALES), amount_fen, currency),
+                ],
+            ),
+        )
+    stage_entries(batch, tenant_id=ctx.tenant_id, at=at, entries=entries)
+    return _StagedPayment(paid_buyer, first_purchase, awards)
+
+
+def _stage_paid_event(
+    batch: WriteBatch, ctx: Ctx, payment: _Payment, staged: _StagedPayment
+) -> None:
+    stage_events(
+        batch,
+        tenant_id=ctx.tenant_id,
+        actor=ctx.actor,
+        at=payment.at,
+        items=[
+            Event(
+                "OrderPaid",
+                "order",
+                payment.order_id,
                 {
-                    "tenant_id": ctx.tenant_id,
-                    "id": new_id("pay"),
-                    "order_id": order_id,
-                    "provider_txn_id": txn,
-                    "amount_fen": amount_fen,
-                    "created_at": now,
+                    "buyer_id": staged.buyer.id,
+                    "amount_fen": payment.amount_fen,
+                    "provider_txn_id": payment.txn,
+                    "first_purchase": staged.first_purchase,
+                    "commission_fen": sum(a.amount_fen for a in staged.awards),
+                    "commission_lines": len(staged.awards),
+                    "tier_upgraded_to": staged.new_tier,
                 },
             )
-        except IntegrityError:
-            # Another order already holds this provider transaction id; nothing is kept.
-            raise Conflict("payment_txn_reused", provider_txn_id=txn) from None
-        settings = load_settings(tx, ctx.tenant_id)
-        buyer = record_purchase(
-            tx, tenant_id=ctx.tenant_id, member_id=paid.buyer_id, amount_fen=amount_fen, at=now
-        )
-        first_purchase = buyer.lifetime_order_count == 1
-        if (
-            first_purchase
-            and buyer.referrer_id is None
-            and settings.binding.trigger == "first_paid_order"
-        ):
-            buyer = _bind_on_first_payment(tx, settings, buyer, ctx.actor, now)
-        line_rows = _lines_of(tx, ctx.tenant_id, order_id)
-        tier_list = cached_tiers(tx, settings)
-        awards, accrual = accrue_commissions(
-            tx,
-            settings=settings,
-            tier_list=tier_list,
-            order_id=order_id,
-            buyer=buyer,
-            lines=[
-                SaleLine(
-                    line_id=line.id,
-                    sku=line.sku,
-                    category=line.category,
-                    ladder_role=line.ladder_role,
-                    quantity=line.quantity,
-                    base_fen=line.line_total_fen,
-                )
-                for line in line_rows
-            ],
-            at=now,
-        )
-        entries = [] if accrual is None else [accrual]
-        if amount_fen > 0:
-            entries.insert(
-                0,
-                JournalEntry(
-                    kind="payment_received",
-                    ref_type="order",
-                    ref_id=order_id,
-                    items=[
-                        Posting(
-                            system_account(Purpose.PAYMENT_CLEARING), -amount_fen, settings.currency
-                        ),
-                        Posting(brand_account(Purpose.SALES), amount_fen, settings.currency),
-                    ],
-                ),
-            )
-        post_entries(tx, tenant_id=ctx.tenant_id, at=now, entries=entries)
-        new_tier = apply_upgrade(
-            tx,
-            tenant_id=ctx.tenant_id,
-            member=buyer,
-            tier_list=tier_list,
-            actor=ctx.actor,
-            at=now,
-        )
-        record_events(
-            tx,
-            tenant_id=ctx.tenant_id,
-            actor=ctx.actor,
-            at=now,
-            items=[
-                Event(
-                    "OrderPaid",
-                    "order",
-                    order_id,
-                    {
-                        "buyer_id": paid.buyer_id,
-                        "amount_fen": amount_fen,
-                        "provider_txn_id": txn,
-                        "first_purchase": first_purchase,
-                        "commission_fen": sum(a.amount_fen for a in awards),
-                        "commission_lines": len(awards),
-                        "tier_upgraded_to": new_tier,
-                    },
-                )
-            ],
-        )
-        return {
-            **_summary(paid),
-            "lines": [_line_view(line._mapping) for line in line_rows],
-            "commissions": [
-                {
-                    "beneficiary_id": a.beneficiary_id,
-                    "level": a.level,
-                    "kind": a.kind.value,
-                    "amount_fen": a.amount_fen,
-                    "status": "pending",
-                }
-                for a in awards
-            ],
-        }, False
+        ],
+    )
+
+
+def _flush_payment(tx: Connection, batch: WriteBatch, txn: str) -> bool:
+    try:
+        return batch.flush(tx).applied
+    except IntegrityError as exc:
+        if violated_constraint(exc) != "uq_payments_tenant_id_provider_txn_id":
+            raise
+        # Another order already holds this provider transaction id; nothing is kept.
+        raise Conflict("payment_txn_reused", provider_txn_id=txn) from None
+
+
+def _paid_view(
+    order: Mapping[str, Any], line_rows: Sequence[Any], awards: Sequence[Award]
+) -> dict[str, Any]:
+    return {
+        **{k: order[k] for k in _SUMMARY_KEYS},
+        "lines": [_line_view(line._mapping) for line in line_rows],
+        "commissions": [
+            {
+                "beneficiary_id": a.beneficiary_id,
+                "level": a.level,
+                "kind": a.kind.value,
+                "amount_fen": a.amount_fen,
+                "status": "pending",
+            }
+            for a in awards
+        ],
+    }
 
 
 def _bind_on_first_payment(
-    tx: Connection, settings: TenantSettings, buyer: Row[Any], actor: str, at: datetime
-) -> Row[Any]:
+    tx: Connection, settings: TenantSettings, buyer: Buyer, actor: str, at: datetime
+) -> Buyer:
     """Under the `first_paid_order` trigger the binding happens now, so this very order
     already pays the new referrer's chain."""
     lock_tree(tx, settings.tenant_id)
@@ -519,12 +736,13 @@ def _bind_on_first_payment(
     )
     if referrer is None:
         return buyer
-    tx.execute(
-        update(members)
-        .where(members.c.tenant_id == settings.tenant_id, members.c.id == referrer)
-        .values(referred_buyer_count=members.c.referred_buyer_count + 1)
+    bound = require_member(tx, settings.tenant_id, buyer.id)
+    return replace(
+        buyer,
+        referrer_id=bound.referrer_id,
+        ancestor_2=bound.ancestor_2,
+        ancestor_3=bound.ancestor_3,
     )
-    return require_member(tx, settings.tenant_id, buyer.id)
 
 
 def _payment_by_txn(tx: Connection, tenant_id: str, txn: str) -> Any:

@@ -5,11 +5,12 @@ from typing import Any
 from fastapi import APIRouter
 
 from shequn.settlement.service import run_settlement
-from shequn.web import Writer
+from shequn.web import API_PREFIX, Writer, blocking
 
-router = APIRouter(tags=["settlement"])
+router = APIRouter(prefix=API_PREFIX, tags=["settlement"])
 
 
 @router.post("/settlement/run")
+@blocking
 def run(ctx: Writer) -> dict[str, Any]:
     return run_settlement(ctx)

@@ -6,9 +6,9 @@ from fastapi import APIRouter, status
 from pydantic import Field
 
 from shequn.tenancy import service
-from shequn.web import Admin, Body, Reader
+from shequn.web import API_PREFIX, Admin, Body, Reader, blocking
 
-router = APIRouter(tags=["tenant"])
+router = APIRouter(prefix=API_PREFIX, tags=["tenant"])
 
 
 class BindingPolicyPatch(Body):
@@ -43,11 +43,13 @@ class ApiKeyCreate(Body):
 
 
 @router.get("/settings")
+@blocking
 def read_settings(ctx: Reader) -> dict[str, Any]:
     return service.get_settings(ctx)
 
 
 @router.patch("/settings")
+@blocking
 def patch_settings(ctx: Admin, body: SettingsPatch) -> dict[str, Any]:
     return service.update_settings(
         ctx, patch=body.model_dump(exclude_unset=True, exclude_none=True)
@@ -55,15 +57,18 @@ def patch_settings(ctx: Admin, body: SettingsPatch) -> dict[str, Any]:
 
 
 @router.get("/api-keys")
+@blocking
 def read_keys(ctx: Admin) -> list[dict[str, Any]]:
     return service.list_api_keys(ctx)
 
 
 @router.post("/api-keys", status_code=status.HTTP_201_CREATED)
+@blocking
 def create_key(ctx: Admin, body: ApiKeyCreate) -> dict[str, Any]:
     return service.create_api_key(ctx, name=body.name, role=body.role)
 
 
 @router.delete("/api-keys/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@blocking
 def revoke_key(ctx: Admin, key_id: str) -> None:
     service.revoke_api_key(ctx, key_id=key_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -246,26 +247,42 @@ def load_settings(tx: Connection, tenant_id: str, *, for_update: bool = False) -
     row = tx.execute(query, {"t_id": tenant_id}).first()
     if row is None:
         raise NotFound("tenant_not_found", id=tenant_id)
+    return settings_from_row(row._mapping)
+
+
+SETTINGS_PREFIX = "settings_"
+
+
+def settings_columns() -> list[Any]:
+    """The settings columns labelled with `SETTINGS_PREFIX`, for a use case that reads its
+    settings in the same statement as its other rows."""
+    return [c.label(SETTINGS_PREFIX + c.name) for c in tenant_settings.c]
+
+
+def settings_from_row(row: Mapping[Any, Any], prefix: str = "") -> TenantSettings:
+    def col(name: str) -> Any:
+        return row[prefix + name]
+
     return TenantSettings(
-        tenant_id=row.tenant_id,
-        currency=row.currency,
-        locale=row.locale,
-        after_sales_days=row.after_sales_days,
-        auto_complete_days=row.auto_complete_days,
-        compliance_profile=row.compliance_profile,
-        custom_commission_cap_bp=row.custom_commission_cap_bp,
+        tenant_id=col("tenant_id"),
+        currency=col("currency"),
+        locale=col("locale"),
+        after_sales_days=col("after_sales_days"),
+        auto_complete_days=col("auto_complete_days"),
+        compliance_profile=col("compliance_profile"),
+        custom_commission_cap_bp=col("custom_commission_cap_bp"),
         binding=BindingPolicy(
-            mode=row.binding_mode,
-            window_days=row.binding_window_days,
-            trigger=row.binding_trigger,
-            protection_days=row.binding_protection_days,
+            mode=col("binding_mode"),
+            window_days=col("binding_window_days"),
+            trigger=col("binding_trigger"),
+            protection_days=col("binding_protection_days"),
         ),
-        withdrawal_min_fen=row.withdrawal_min_fen,
-        withdrawal_fee_bp=row.withdrawal_fee_bp,
-        withdrawal_auto_approve_max_fen=row.withdrawal_auto_approve_max_fen,
-        stage_criteria=dict(row.stage_criteria),
-        active_plan_id=row.active_plan_id,
-        tiers_version=row.tiers_version,
+        withdrawal_min_fen=col("withdrawal_min_fen"),
+        withdrawal_fee_bp=col("withdrawal_fee_bp"),
+        withdrawal_auto_approve_max_fen=col("withdrawal_auto_approve_max_fen"),
+        stage_criteria=dict(col("stage_criteria")),
+        active_plan_id=col("active_plan_id"),
+        tiers_version=col("tiers_version"),
     )
 
 

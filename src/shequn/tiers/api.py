@@ -5,9 +5,9 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from shequn.tiers import service
-from shequn.web import Admin, Body, Reader
+from shequn.web import API_PREFIX, Admin, Body, Reader, blocking
 
-router = APIRouter(tags=["tiers"])
+router = APIRouter(prefix=API_PREFIX, tags=["tiers"])
 
 
 class TierCreate(Body):
@@ -33,15 +33,18 @@ class TierUpdate(Body):
 
 
 @router.post("/tiers", status_code=status.HTTP_201_CREATED)
+@blocking
 def create_tier(ctx: Admin, body: TierCreate) -> dict[str, Any]:
     return service.create_tier(ctx, **body.model_dump())
 
 
 @router.get("/tiers")
+@blocking
 def list_tiers(ctx: Reader) -> list[dict[str, Any]]:
     return service.list_tiers(ctx)
 
 
 @router.patch("/tiers/{tier_id}")
+@blocking
 def update_tier(ctx: Admin, tier_id: str, body: TierUpdate) -> dict[str, Any]:
     return service.update_tier(ctx, tier_id=tier_id, **body.model_dump(exclude_unset=True))

@@ -5,9 +5,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, Response, status
 
 from shequn.wallet import service
-from shequn.web import Body, Reader, Writer
+from shequn.web import API_PREFIX, Body, Reader, Writer, blocking
 
-router = APIRouter(tags=["wallet"])
+router = APIRouter(prefix=API_PREFIX, tags=["wallet"])
 
 
 class WithdrawalIn(Body):
@@ -27,11 +27,13 @@ class PayoutResultIn(Body):
 
 
 @router.get("/members/{member_id}/wallet")
+@blocking
 def wallet(ctx: Reader, member_id: str) -> dict[str, Any]:
     return service.wallet(ctx, member_id=member_id)
 
 
 @router.post("/members/{member_id}/withdrawals", status_code=status.HTTP_201_CREATED)
+@blocking
 def request_withdrawal(
     ctx: Writer, member_id: str, body: WithdrawalIn, response: Response
 ) -> dict[str, Any]:
@@ -45,6 +47,7 @@ def request_withdrawal(
 
 
 @router.get("/withdrawals")
+@blocking
 def list_withdrawals(
     ctx: Reader,
     member_id: str | None = None,
@@ -58,21 +61,25 @@ def list_withdrawals(
 
 
 @router.get("/withdrawals/{withdrawal_id}")
+@blocking
 def get_withdrawal(ctx: Reader, withdrawal_id: str) -> dict[str, Any]:
     return service.get_withdrawal(ctx, withdrawal_id=withdrawal_id)
 
 
 @router.post("/withdrawals/{withdrawal_id}/approve")
+@blocking
 def approve(ctx: Writer, withdrawal_id: str) -> dict[str, Any]:
     return service.approve_withdrawal(ctx, withdrawal_id=withdrawal_id)
 
 
 @router.post("/withdrawals/{withdrawal_id}/reject")
+@blocking
 def reject(ctx: Writer, withdrawal_id: str, body: RejectIn) -> dict[str, Any]:
     return service.reject_withdrawal(ctx, withdrawal_id=withdrawal_id, reason=body.reason)
 
 
 @router.post("/withdrawals/{withdrawal_id}/payout-result")
+@blocking
 def payout_result(
     ctx: Writer, withdrawal_id: str, body: PayoutResultIn, response: Response
 ) -> dict[str, Any]:

@@ -1,0 +1,468 @@
+"""Writes collected while a use case runs and sent together just before it commits.
+
+A paid order writes a dozen rows over seven tables. Sent one statement each, the statements
+themselves cost more than the rows: on PostgreSQL every statement is a round trip, a parse of
+its parameters and an executor start, and in the application every statement is a trip through
+SQLAlchemy and the driver. A `WriteBatch` gathers the inserts and keyed updates of a use case
+and sends them
+
+- on PostgreSQL as one statement: each operation is a data-modifying CTE whose rows arrive as
+  one JSON parameter read with the table's own row type (`json_populate_recordset`), so the
+  statement text depends only on which tables and columns are written, never on how many rows,
+  and the server prepares and plans it once (arrays cost more to adapt in the driver than the
+  rows cost to write);
+- on SQLite (in process, where a statement costs little) as one `executemany` per operation.
+
+The batch only writes. A use case reads what it needs first and flushes at the end; nothing it
+flushes is read back by it. Every statement of a flush sees the database as it was before the
+flush, so a batch never touches the same row twice (`update` refuses a key it already holds).
+
+A batch can also be conditional, for a use case that reads without locking and writes in one
+statement: `require` names rows that must still hold the values the use case read (they are
+locked while checked), and `guard` names the one update the rest depends on (an order that must
+still be unpaid). If a required row has changed or the guard matches nothing, the flush writes
+nothing at all and says so; the use case then takes its slower, locking way.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, insert, literal, select, update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
+
+from shequn.db import UTCDateTime
+
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+class BatchError(ValueError):
+    """A batch was given rows it cannot write (a programming error, never user input)."""
+
+
+@dataclass
+class _Insert:
+    table: Table
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+@dataclass
+class _Update:
+    table: Table
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    increments: tuple[str, ...]
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Require:
+    """A row that must exist with `equal` still holding (null-safe), locked while checked."""
+
+    table: Table
+    key: tuple[tuple[str, Any], ...]
+    equal: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class _Guard:
+    """The update of one row the rest of the batch depends on."""
+
+    table: Table
+    key: tuple[tuple[str, Any], ...]
+    where: tuple[tuple[str, Any], ...]
+    values: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class Flushed:
+    """What a flush did: whether it took effect (always, without a guard) and how many rows
+    each `update` matched, in the order the updates were first added."""
+
+    applied: bool
+    matched: list[int]
+
+
+_Op = _Insert | _Update
+
+
+class WriteBatch:
+    """Inserts and keyed updates, flushed in one statement on PostgreSQL."""
+
+    def __init__(self) -> None:
+        self._ops: list[_Op] = []
+        self._inserts: dict[tuple[str, tuple[str, ...]], _Insert] = {}
+        self._updates: dict[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], _Update]
+        self._updates = {}
+        self._updated_keys: set[tuple[str, tuple[Any, ...]]] = set()
+        self._requires: list[_Require] = []
+        self._guard: _Guard | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._ops) or self._guard is not None
+
+    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert rows; every row names the same columns."""
+        if not rows:
+            return
+        columns = tuple(rows[0])
+        op = self._inserts.get((table.name, columns))
+        if op is None:
+            _time_positions(table, columns)  # refuses an unknown column
+            op = _Insert(table, columns)
+            self._inserts[(table.name, columns)] = op
+            self._ops.append(op)
+        for row in rows:
+            if tuple(row) != columns:
+                raise BatchError(f"rows for {table.name} name different columns")
+            op.rows.append(tuple(row[c] for c in columns))
+
+    def update(
+        self,
+        table: Table,
+        key: Mapping[str, Any],
+        *,
+        values: Mapping[str, Any] | None = None,
+        increments: Mapping[str, int] | None = None,
+    ) -> None:
+        """Set `values` and add `increments` on the one row whose primary key is `key`."""
+        values = values or {}
+        increments = increments or {}
+        key_columns = _primary_key(table, key)
+        if not values and not increments:
+            raise BatchError("an update changes at least one column")
+        if set(values) & set(increments):
+            raise BatchError("a column is either set or incremented")
+        self._claim(table, key, key_columns)
+        shape = (table.name, key_columns, tuple(values), tuple(increments))
+        op = self._updates.get(shape)
+        if op is None:
+            _time_positions(table, key_columns + tuple(values) + tuple(increments))
+            op = _Update(table, key_columns, tuple(values), tuple(increments))
+            self._updates[shape] = op
+            self._ops.append(op)
+        op.rows.append(
+            tuple(key[c] for c in key_columns)
+            + tuple(values[c] for c in op.values)
+            + tuple(increments[c] for c in op.increments)
+        )
+
+    def require(self, table: Table, key: Mapping[str, Any], *, equal: Mapping[str, Any]) -> None:
+        """The row whose primary key is `key` must exist with these column values (None is
+        matched as null); it is locked until the transaction ends. Needs a `guard`."""
+        key_columns = _primary_key(table, key)
+        _time_positions(table, key_columns + tuple(equal))
+        self._requires.append(
+            _Require(table, tuple((c, key[c]) for c in key_columns), tuple(equal.items()))
+        )
+
+    def guard(
+        self,
+        table: Table,
+        key: Mapping[str, Any],
+        *,
+        where: Mapping[str, Any],
+        values: Mapping[str, Any],
+    ) -> None:
+        """Set `values` on the row whose primary key is `key` if it also matches `where` (None
+        is matched as null); the whole batch takes effect only if it does (and every `require`
+        holds). The required rows are locked before the guarded one."""
+        if self._guard is not None:
+            raise BatchError("a batch has one guard")
+        if not values:
+            raise BatchError("a guard changes at least one column")
+        key_columns = _primary_key(table, key)
+        _time_positions(table, key_columns + tuple(where) + tuple(values))
+        self._claim(table, key, key_columns)
+        self._guard = _Guard(
+            table,
+            tuple((c, key[c]) for c in key_columns),
+            tuple(where.items()),
+            tuple(values.items()),
+        )
+
+    def _claim(self, table: Table, key: Mapping[str, Any], key_columns: tuple[str, ...]) -> None:
+        identity = (table.name, tuple(key[c] for c in key_columns))
+        if identity in self._updated_keys:
+            raise BatchError(f"a batch updates a row of {table.name} once")
+        self._updated_keys.add(identity)
+
+    def flush(self, tx: Connection) -> Flushed:
+        """Send everything collected and empty the batch."""
+        ops, self._ops = self._ops, []
+        requires, self._requires = self._requires, []
+        guard, self._guard = self._guard, None
+        self._inserts.clear()
+        self._updates.clear()
+        self._updated_keys.clear()
+        if requires and guard is None:
+            raise BatchError("a batch that requires rows needs a guard")
+        if not ops and guard is None:
+            return Flushed(True, [])
+        if tx.dialect.name == "postgresql":
+            return _flush_postgres(tx, requires, guard, ops)
+        return _flush_generic(tx, requires, guard, ops)
+
+
+@functools.cache
+def _primary_key_columns(table: Table) -> frozenset[str]:
+    return frozenset(c.name for c in table.primary_key.columns)
+
+
+def _primary_key(table: Table, key: Mapping[str, Any]) -> tuple[str, ...]:
+    columns = tuple(key)
+    if set(columns) != _primary_key_columns(table):
+        raise BatchError(f"a row of {table.name} is named by its whole primary key")
+    return columns
+
+
+@functools.cache
+def _time_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ...]:
+    """Where the timestamp columns are among `columns` (cached: the shapes are few)."""
+    unknown = [c for c in columns if c not in table.c]
+    if unknown:
+        raise BatchError(f"{table.name} has no column {unknown[0]}")
+    return tuple(i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime))
+
+
+def _aware(values: Sequence[Any], times: Sequence[int]) -> None:
+    for i in times:
+        moment = values[i]
+        if moment is not None and moment.tzinfo is None:
+            raise BatchError("naive datetime given to the database")
+
+
+def _columns_of(op: _Op) -> tuple[str, ...]:
+    if isinstance(op, _Insert):
+        return op.columns
+    return op.keys + op.values + op.increments
+
+
+# --- PostgreSQL: one statement ----------------------------------------------------------------
+
+_sql_cache: dict[tuple[Any, ...], str] = {}
+_sql_cache_lock = threading.Lock()
+_GATE = "EXISTS (SELECT 1 FROM g)"
+
+
+def _pg_type(column_type: Any) -> str:
+    if isinstance(column_type, UTCDateTime):
+        return "timestamptz"
+    name = str(column_type.dialect_impl(_PG).compile(dialect=_PG)).lower()
+    return "text" if name.startswith("varchar") else name
+
+
+def _param(table: Table, column: str) -> str:
+    return f"%s::{_pg_type(table.c[column].type)}"
+
+
+def _shape(op: _Op) -> tuple[Any, ...]:
+    if isinstance(op, _Insert):
+        return ("i", op.table.name, op.columns)
+    return ("u", op.table.name, op.keys, op.values, op.increments, len(op.rows))
+
+
+def _op_sql(op: _Op, gated: bool) -> str:
+    table = op.table.name
+    if isinstance(op, _Insert):
+        # One JSON parameter per insert: its rows as objects, typed by the table's own row type.
+        columns = ", ".join(op.columns)
+        return (
+            f"INSERT INTO {table} ({columns}) SELECT {columns} FROM "
+            f"json_populate_recordset(NULL::{table}, %s::json)"
+            + (f" WHERE {_GATE}" if gated else "")
+        )
+    # Updates name their rows in a VALUES list: the planner then knows how few they are and
+    # finds each by its primary key (a set-returning function would be guessed at 100 rows,
+    # enough for a plan that scans the table).
+    names = _columns_of(op)
+    first = "(" + ", ".join(_param(op.table, c) for c in names) + ")"
+    rest = "(" + ", ".join("%s" for _ in names) + ")"
+    rows = ", ".join([first] + [rest] * (len(op.rows) - 1))
+    sets = [f"{c} = u.{c}" for c in op.values] + [f"{c} = t.{c} + u.{c}" for c in op.increments]
+    match = " AND ".join(f"t.{c} = u.{c}" for c in op.keys)
+    return (
+        f"UPDATE {table} AS t SET {', '.join(sets)} "
+        f"FROM (VALUES {rows}) AS u({', '.join(names)}) WHERE {match}"
+        + (f" AND {_GATE}" if gated else "")
+        + " RETURNING 1"
+    )
+
+
+def _require_sql(check: _Require) -> str:
+    t = check.table
+    conditions = [f"{c} = {_param(t, c)}" for c, _ in check.key] + [
+        f"{c} IS NOT DISTINCT FROM {_param(t, c)}" for c, _ in check.equal
+    ]
+    return f"SELECT 1 FROM {t.name} WHERE {' AND '.join(conditions)} FOR UPDATE"
+
+
+def _guard_sql(guard: _Guard, requires: int) -> str:
+    t = guard.table
+    sets = ", ".join(f"{c} = {_param(t, c)}" for c, _ in guard.values)
+    conditions = [f"{c} = {_param(t, c)}" for c, _ in guard.key]
+    conditions += [f"{c} IS NOT DISTINCT FROM {_param(t, c)}" for c, _ in guard.where]
+    conditions += [f"EXISTS (SELECT 1 FROM r{n})" for n in range(requires)]
+    return f"UPDATE {t.name} SET {sets} WHERE {' AND '.join(conditions)} RETURNING 1"
+
+
+def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence[_Op]) -> str:
+    """`WITH r… AS (…), g AS (…), w… AS (…) SELECT <guard>, <rows matched by each update>`,
+    cached by shape."""
+    key = (
+        tuple(
+            (r.table.name, tuple(c for c, _ in r.key), tuple(c for c, _ in r.equal))
+            for r in requires
+        ),
+        None
+        if guard is None
+        else (
+            guard.table.name,
+            tuple(c for c, _ in guard.key),
+            tuple(c for c, _ in guard.where),
+            tuple(c for c, _ in guard.values),
+        ),
+        tuple(_shape(op) for op in ops),
+    )
+    with _sql_cache_lock:
+        found = _sql_cache.get(key)
+    if found is not None:
+        return found
+    parts = [f"r{n} AS ({_require_sql(r)})" for n, r in enumerate(requires)]
+    if guard is not None:
+        parts.append(f"g AS ({_guard_sql(guard, len(requires))})")
+    parts += [f"w{n} AS ({_op_sql(op, guard is not None)})" for n, op in enumerate(ops)]
+    counted = ["(SELECT count(*) FROM g)" if guard is not None else "1"]
+    counted += [
+        f"(SELECT count(*) FROM w{n})" for n, op in enumerate(ops) if isinstance(op, _Update)
+    ]
+    text = f"WITH {', '.join(parts)} SELECT {', '.join(counted)}"
+    with _sql_cache_lock:
+        if len(_sql_cache) > 1_000:
+            _sql_cache.clear()
+        _sql_cache[key] = text
+    return text
+
+
+def _json_rows(op: _Insert) -> str:
+    names = op.columns
+    times = _time_positions(op.table, names)
+    rows = []
+    for row in op.rows:
+        values = list(row)
+        for i in times:
+            moment = values[i]
+            if moment is not None:
+                if moment.tzinfo is None:
+                    raise BatchError("naive datetime given to the database")
+                values[i] = moment.isoformat()
+        rows.append(dict(zip(names, values, strict=True)))
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+
+
+def _pairs_params(table: Table, pairs: Sequence[tuple[str, Any]]) -> list[Any]:
+    values = [v for _, v in pairs]
+    _aware(values, _time_positions(table, tuple(c for c, _ in pairs)))
+    return values
+
+
+def _flush_postgres(
+    tx: Connection, requires: Sequence[_Require], guard: _Guard | None, ops: Sequence[_Op]
+) -> Flushed:
+    import psycopg
+
+    text = _statement(requires, guard, ops)
+    params: list[Any] = []
+    for r in requires:
+        params += _pairs_params(r.table, r.key + r.equal)
+    if guard is not None:
+        params += _pairs_params(guard.table, guard.values + guard.key + guard.where)
+    for op in ops:
+        if isinstance(op, _Insert):
+            params.append(_json_rows(op))
+        else:
+            times = _time_positions(op.table, _columns_of(op))
+            for values in op.rows:
+                _aware(values, times)
+                params.extend(values)
+    cursor = tx.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(text, params)
+        counts = cursor.fetchone()
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(text, params, exc, psycopg.Error) from exc
+    finally:
+        cursor.close()
+    assert counts is not None
+    return Flushed(bool(counts[0]), [int(v) for v in counts[1:]])
+
+
+# --- SQLite and anything else: one statement per operation ------------------------------------
+
+_generic_cache: dict[tuple[Any, ...], Any] = {}
+
+
+def _flush_generic(
+    tx: Connection, requires: Sequence[_Require], guard: _Guard | None, ops: Sequence[_Op]
+) -> Flushed:
+    # Nothing is written until every check has passed, so a batch that does not apply leaves
+    # the caller's transaction as it found it.
+    for r in requires:
+        t = r.table
+        conditions = [t.c[c] == v for c, v in r.key] + [
+            t.c[c].is_not_distinct_from(v) for c, v in r.equal
+        ]
+        if tx.execute(select(literal(1)).where(*conditions).with_for_update()).first() is None:
+            return Flushed(False, [])
+    if guard is not None:
+        t = guard.table
+        _pairs_params(t, guard.values)
+        changed = tx.execute(
+            update(t)
+            .where(*[t.c[c] == v for c, v in guard.key])
+            .where(*[t.c[c].is_not_distinct_from(v) for c, v in guard.where])
+            .values(dict(guard.values))
+        ).rowcount
+        if changed != 1:
+            return Flushed(False, [])
+    for op in ops:
+        times = _time_positions(op.table, _columns_of(op))
+        for values in op.rows:
+            _aware(values, times)
+    matched: list[int] = []
+    for op in ops:
+        if isinstance(op, _Insert):
+            tx.execute(
+                insert(op.table), [dict(zip(op.columns, row, strict=True)) for row in op.rows]
+            )
+            continue
+        statement = _generic_update(op)
+        names = _columns_of(op)
+        total = 0
+        for row in op.rows:
+            total += tx.execute(
+                statement, {f"b_{n}": value for n, value in zip(names, row, strict=True)}
+            ).rowcount
+        matched.append(total)
+    return Flushed(True, matched)
+
+
+def _generic_update(op: _Update) -> Any:
+    shape = _shape(op)
+    found = _generic_cache.get(shape)
+    if found is not None:
+        return found
+    table = op.table
+    where = [table.c[c] == bindparam(f"b_{c}") for c in op.keys]
+    sets: dict[str, Any] = {c: bindparam(f"b_{c}") for c in op.values}
+    sets.update({c: table.c[c] + bindparam(f"b_{c}") for c in op.increments})
+    statement = update(table).where(*where).values(sets)
+    _generic_cache[shape] = statement
+    return statement
