@@ -11,7 +11,7 @@ The benchmark
    with an ANALYZE every few hundred orders, then VACUUM ANALYZE; so the orders, payments and
    commission tables are not empty when the server's prepared statements get their plans,
    as in any real deployment (`--history 0` leaves them empty);
-4. starts the API server (`uvicorn --factory shequn.entrypoints.app:app_from_environment`) as
+4. starts the API server (`shequn serve`, which gives each worker process a socket of its own) as
    a separate process and waits for `/healthz`;
 5. drives paid orders from concurrent keep-alive clients: `POST /api/v1/orders` with an
    idempotency key, then `POST /api/v1/orders/{id}/pay` with the amount due. The clients run
@@ -431,17 +431,14 @@ def api_server(url: str, options: Options) -> Iterator[tuple[int, subprocess.Pop
     command = [
         sys.executable,
         "-m",
-        "uvicorn",
-        "--factory",
-        "shequn.entrypoints.app:app_from_environment",
+        "shequn",
+        "serve",
         "--host",
         HOST,
         "--port",
         str(port),
         "--workers",
         str(options.workers),
-        "--log-level",
-        "warning",
         "--no-access-log",
     ]
     process = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)

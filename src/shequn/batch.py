@@ -27,9 +27,8 @@ nothing at all and says so; the use case then takes its slower, locking way.
 from __future__ import annotations
 
 import functools
-import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +36,7 @@ from sqlalchemy import Connection, Table, bindparam, insert, literal, select, up
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
-from shequn.db import UTCDateTime
+from shequn.db import UTCDateTime, dumps_json
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -50,7 +49,7 @@ class BatchError(ValueError):
 class _Insert:
     table: Table
     columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -119,10 +118,11 @@ class WriteBatch:
             op = _Insert(table, columns)
             self._inserts[(table.name, columns)] = op
             self._ops.append(op)
+        width = len(columns)
         for row in rows:
-            if tuple(row) != columns:
+            if len(row) != width or any(c not in row for c in columns):
                 raise BatchError(f"rows for {table.name} name different columns")
-            op.rows.append(tuple(row[c] for c in columns))
+        op.rows.extend(rows)
 
     def update(
         self,
@@ -232,7 +232,7 @@ def _time_positions(table: Table, columns: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime))
 
 
-def _aware(values: Sequence[Any], times: Sequence[int]) -> None:
+def _aware(values: Sequence[Any], times: Iterable[int]) -> None:
     for i in times:
         moment = values[i]
         if moment is not None and moment.tzinfo is None:
@@ -352,19 +352,7 @@ def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence
 
 
 def _json_rows(op: _Insert) -> str:
-    names = op.columns
-    times = _time_positions(op.table, names)
-    rows = []
-    for row in op.rows:
-        values = list(row)
-        for i in times:
-            moment = values[i]
-            if moment is not None:
-                if moment.tzinfo is None:
-                    raise BatchError("naive datetime given to the database")
-                values[i] = moment.isoformat()
-        rows.append(dict(zip(names, values, strict=True)))
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    return dumps_json(op.rows)
 
 
 def _pairs_params(table: Table, pairs: Sequence[tuple[str, Any]]) -> list[Any]:
@@ -434,14 +422,16 @@ def _flush_generic(
             return Flushed(False, [])
     for op in ops:
         times = _time_positions(op.table, _columns_of(op))
-        for values in op.rows:
-            _aware(values, times)
+        if isinstance(op, _Insert):
+            for mapping in op.rows:
+                _aware([mapping[op.columns[i]] for i in times], range(len(times)))
+        else:
+            for values in op.rows:
+                _aware(values, times)
     matched: list[int] = []
     for op in ops:
         if isinstance(op, _Insert):
-            tx.execute(
-                insert(op.table), [dict(zip(op.columns, row, strict=True)) for row in op.rows]
-            )
+            tx.execute(insert(op.table), list(op.rows))
             continue
         statement = _generic_update(op)
         names = _columns_of(op)

@@ -7,6 +7,7 @@ two writers queue instead of failing on lock upgrade.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -43,6 +44,23 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            from shequn.batch import BatchError
+
+            raise BatchError("naive datetime given to the database")
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps_json(value: Any) -> str:
+    """JSON as the database stores it, on every backend: compact, UTF-8 as is, aware datetimes
+    in ISO form."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
 
 Id = String(40)
 Fen = BigInteger
@@ -144,7 +162,10 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
-            parsed, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=pool_size
+            parsed,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            json_serializer=dumps_json,
         )
         _configure_sqlite(engine)
         return engine
@@ -157,6 +178,7 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
         # connections are also renewed every half hour.
         pool_recycle=1800,
         connect_args={"prepare_threshold": 2},
+        json_serializer=dumps_json,
     )
 
 
@@ -194,7 +216,17 @@ class Database:
                 yield tx
             return
         with self.engine.connect() as conn:
-            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            # Set on the driver's connection directly: SQLAlchemy's isolation-level machinery
+            # costs more CPU per use case than the statements it would save.
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.autocommit = True
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+                raw.autocommit = False
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -107,11 +107,17 @@ async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock | None = None, db: Database | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    db: Database | None = None,
+    hot_routes: bool = True,
 ) -> FastAPI:
-    """Build the API for `settings`; tests pass their own clock and database."""
+    """Build the API for `settings`; tests pass their own clock and database (and may leave
+    out the fast answers to the two requests of a paid order, `hot_routes`)."""
     from shequn.catalog.api import router as catalog
     from shequn.distribution.api import router as distribution
+    from shequn.entrypoints.hot_routes import HotRoutes
     from shequn.events.api import router as events
     from shequn.members.api import router as members
     from shequn.orders.api import router as orders
@@ -154,6 +160,8 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    if hot_routes:
+        app.add_middleware(HotRoutes, state=app.state.shequn, render_error=_domain_error)
     app.add_middleware(RequestGuardMiddleware, default=settings.default_locale)
 
     _mount_docs(app)

@@ -182,21 +182,21 @@ def serve(
     database_url: DatabaseOption = None,
 ) -> None:
     """Serve the REST API."""
-    import uvicorn
+    from shequn.entrypoints.server import ServerOptions, WorkersKeepDying
+    from shequn.entrypoints.server import serve as run_server
 
     if database_url:
         os.environ["SHEQUN_DATABASE_URL"] = database_url
     upgrade_database(database_url or load_settings().database_url)
     console.print(_t("cli.serving", host=host, port=port))
-    uvicorn.run(
-        "shequn.entrypoints.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info" if access_log else "warning",
-        access_log=access_log,
-    )
+    try:
+        run_server(ServerOptions(host=host, port=port, workers=workers, access_log=access_log))
+    except OSError as exc:
+        console.print(_t("cli.serve_failed", host=host, port=port, reason=exc.strerror or exc))
+        raise typer.Exit(1) from None
+    except WorkersKeepDying:
+        console.print(_t("cli.workers_keep_dying"))
+        raise typer.Exit(1) from None
 
 
 @tenant_app.command("create", cls=_Command, help=_t("cli.help.tenant_create"))
