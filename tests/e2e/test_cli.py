@@ -283,6 +283,9 @@ def test_compliance_reports_the_plan_and_the_live_figures(target: Target) -> Non
 def test_ledger_verify_passes_and_catches_a_tampered_balance(target: Target) -> None:
     tenant = new_tenant(target)
     ctx = community_with_a_completed_order(target, tenant["tenant_id"])
+    from shequn.settlement.service import run_settlement
+
+    assert run_settlement(ctx)["released_fen"] == 1_485
     args = ("ledger", "verify", "-t", tenant["tenant_id"], "--database-url", target.url)
 
     good = run(*args)
@@ -299,7 +302,7 @@ def test_ledger_verify_passes_and_catches_a_tampered_balance(target: Target) -> 
             .where(accounts.c.balance > 0)
             .values(balance=accounts.c.balance + 1)
         ).rowcount
-    assert changed == 2  # the two pending wallets
+    assert changed == 2  # the two uplines' available wallets
 
     bad = run(*args)
     assert bad.exit_code == 1

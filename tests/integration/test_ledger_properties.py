@@ -62,12 +62,22 @@ def all_balances(ctx: Ctx) -> dict[str, int]:
 def pending_by_member(ctx: Ctx) -> tuple[dict[str, int], dict[str, int]]:
     """Each member's frozen wallet, and what its pending commission lines still promise."""
     with ctx.db.read() as tx:
+        # A frozen wallet's balance is the sum of its postings (it has no cached figure).
         wallets = tx.execute(
-            select(accounts.c.owner_id, accounts.c.balance).where(
+            select(accounts.c.owner_id, func.sum(postings.c.amount))
+            .select_from(
+                accounts.join(
+                    postings,
+                    (postings.c.tenant_id == accounts.c.tenant_id)
+                    & (postings.c.account_id == accounts.c.id),
+                )
+            )
+            .where(
                 accounts.c.tenant_id == ctx.tenant_id,
                 accounts.c.purpose == Purpose.WALLET_PENDING.value,
-                accounts.c.balance != 0,
             )
+            .group_by(accounts.c.owner_id)
+            .having(func.sum(postings.c.amount) != 0)
         ).all()
         lines = tx.execute(
             select(

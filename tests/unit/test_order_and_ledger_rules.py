@@ -6,10 +6,15 @@ from hypothesis import strategies as st
 
 from shequn.errors import Conflict, InvalidInput
 from shequn.ledger.rules import (
+    MEMBER_PURPOSES,
     Posting,
+    Purpose,
     UnbalancedTransaction,
+    brand_account,
     check_balanced,
     debt_repayment,
+    has_cached_balance,
+    member_account,
     split_reversal,
     withdrawal_fee,
 )
@@ -133,3 +138,9 @@ def test_withdrawal_state_machine() -> None:
     ]:
         with pytest.raises(Conflict):
             next_withdrawal_status(status, action)
+
+
+def test_only_the_frozen_wallet_of_a_member_has_no_cached_balance() -> None:
+    cached = {p for p in MEMBER_PURPOSES if has_cached_balance(member_account("mem_x", p))}
+    assert cached == {Purpose.WALLET_AVAILABLE, Purpose.DEBT, Purpose.POINTS}
+    assert not has_cached_balance(brand_account(Purpose.BRAND_CLEARING))

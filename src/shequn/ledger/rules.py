@@ -32,6 +32,13 @@ MEMBER_PURPOSES = (
     Purpose.DEBT,
     Purpose.POINTS,
 )
+# Member balances kept as a cached figure beside the postings: the ones a guarded debit reads
+# (a withdrawal, a reversal) or that are shown often. The frozen wallet is not among them: it
+# only grows when an order is paid and shrinks at settlement or refund, nothing is ever drawn
+# from it, so nothing needs its figure in a guard; it is the sum of its postings. Caching it
+# would make every payment update a row of each upline, the rows a popular agent's downline
+# would all queue on.
+CACHED_MEMBER_PURPOSES = (Purpose.WALLET_AVAILABLE, Purpose.DEBT, Purpose.POINTS)
 BRAND_PURPOSES = (Purpose.BRAND_CLEARING, Purpose.SALES, Purpose.FEE_INCOME)
 SYSTEM_PURPOSES = (Purpose.PAYMENT_CLEARING, Purpose.PAYOUT_CLEARING)
 
@@ -52,6 +59,14 @@ def member_account(member_id: str, purpose: Purpose) -> str:
 
 def is_member_account(account_id: str) -> bool:
     return account_id.startswith("mem_")
+
+
+_UNCACHED_SUFFIX = "." + _SHORT[Purpose.WALLET_PENDING]
+
+
+def has_cached_balance(account_id: str) -> bool:
+    """Whether a posting to the account also moves its cached balance."""
+    return is_member_account(account_id) and not account_id.endswith(_UNCACHED_SUFFIX)
 
 
 def brand_account(purpose: Purpose) -> str:

@@ -14,6 +14,7 @@ from shequn.batch import WriteBatch
 from shequn.ids import new_id
 from shequn.ledger.rules import (
     BRAND_PURPOSES,
+    CACHED_MEMBER_PURPOSES,
     MEMBER_PURPOSES,
     POINTS_CURRENCY,
     SYSTEM_PURPOSES,
@@ -21,7 +22,7 @@ from shequn.ledger.rules import (
     Purpose,
     brand_account,
     check_balanced,
-    is_member_account,
+    has_cached_balance,
     member_account,
     system_account,
 )
@@ -68,7 +69,7 @@ def open_member_accounts(tx: Connection, *, tenant_id: str, member_id: str, curr
                 "owner_id": member_id,
                 "purpose": p.value,
                 "currency": POINTS_CURRENCY if p is Purpose.POINTS else currency,
-                "tracks_balance": True,
+                "tracks_balance": p in CACHED_MEMBER_PURPOSES,
                 "balance": 0,
             }
             for p in MEMBER_PURPOSES
@@ -123,7 +124,7 @@ def stage_entries(
                     "occurred_at": at,
                 }
             )
-            if is_member_account(p.account_id) and p.account_id not in entry.preapplied:
+            if has_cached_balance(p.account_id) and p.account_id not in entry.preapplied:
                 deltas[p.account_id] += p.amount
     batch.insert(journal_transactions, journal_rows)
     batch.insert(postings, posting_rows)
@@ -193,13 +194,18 @@ def lock_balances(tx: Connection, *, tenant_id: str, account_ids: Sequence[str])
 
 
 def member_balances(tx: Connection, *, tenant_id: str, member_id: str) -> dict[Purpose, int]:
-    ids = {member_account(member_id, p): p for p in MEMBER_PURPOSES}
+    """The member's balances: the cached ones, and the frozen wallet from its postings."""
+    ids = {member_account(member_id, p): p for p in CACHED_MEMBER_PURPOSES}
     rows = tx.execute(
         select(accounts.c.id, accounts.c.balance).where(
             accounts.c.tenant_id == tenant_id, accounts.c.id.in_(list(ids))
         )
     ).all()
-    return {ids[r.id]: r.balance for r in rows}
+    balances = {ids[r.id]: r.balance for r in rows}
+    balances[Purpose.WALLET_PENDING] = account_balance_from_postings(
+        tx, tenant_id=tenant_id, account_id=member_account(member_id, Purpose.WALLET_PENDING)
+    )
+    return balances
 
 
 def account_balance_from_postings(tx: Connection, *, tenant_id: str, account_id: str) -> int:

@@ -133,12 +133,13 @@ def _close_batch(
         .group_by(cl.c.beneficiary_id)
         .subquery("released")
     )
-    # Lock every account the release touches, in id order, before reading debt balances.
+    # Lock every cached balance the release moves, in id order, before reading debt balances
+    # (the frozen wallets have no cached figure to lock).
     touched = select(accounts.c.id).where(
         accounts.c.tenant_id == t,
         accounts.c.owner_type == "member",
         accounts.c.owner_id.in_(select(released.c.member_id)),
-        accounts.c.purpose.in_(("wallet_pending", "wallet_available", "debt")),
+        accounts.c.purpose.in_(("wallet_available", "debt")),
     )
     tx.execute(touched.order_by(accounts.c.id).with_for_update()).all()
     journal_id = new_id("jtx")
@@ -216,6 +217,7 @@ def _close_batch(
             update(accounts)
             .where(
                 accounts.c.tenant_id == t,
+                accounts.c.tracks_balance.is_(True),
                 accounts.c.id.in_(
                     select(postings.c.account_id).where(
                         postings.c.tenant_id == t, postings.c.transaction_id == journal_id
