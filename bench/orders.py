@@ -136,7 +136,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         default=f"shequn_bench_{os.getpid()}",
         help="name of the database created for the run and dropped after it",
     )
-    parser.add_argument("--workers", type=int, default=4, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=8, help="API worker processes")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument(
         "--duration", type=float, default=20.0, help="measured seconds (after the warm-up)"
