@@ -462,9 +462,12 @@ def demo(
     os.environ["SHEQUN_DATABASE_URL"] = url
     console.print(_t("cli.serving", host="127.0.0.1", port=port))
     console.print(_t("cli.demo_try", port=port, api_key=result.api_key), soft_wrap=True)
+    from shequn.entrypoints.server import http_protocol
+
     uvicorn.run(
         "shequn.entrypoints.app:app_from_environment",
         factory=True,
+        http=http_protocol(),
         host="127.0.0.1",
         port=port,
         log_level="warning",

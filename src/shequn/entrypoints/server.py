@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 log = logging.getLogger("shequn.server")
 
@@ -44,12 +45,23 @@ class ServerOptions:
     access_log: bool
 
 
+def http_protocol() -> Any:
+    """The HTTP protocol for uvicorn: its httptools one with each response sent in one write,
+    or uvicorn's own choice where httptools is missing."""
+    try:
+        from shequn.entrypoints.http_protocol import CoalescingHttpToolsProtocol
+    except ImportError:
+        return "auto"
+    return CoalescingHttpToolsProtocol
+
+
 def _uvicorn_config(options: ServerOptions) -> object:
     import uvicorn
 
     return uvicorn.Config(
         APP,
         factory=True,
+        http=http_protocol(),
         host=options.host,
         port=options.port,
         log_level="info" if options.access_log else "warning",
@@ -85,6 +97,7 @@ def serve(options: ServerOptions) -> None:
         uvicorn.run(
             APP,
             factory=True,
+            http=http_protocol(),
             host=options.host,
             port=options.port,
             workers=options.workers,
