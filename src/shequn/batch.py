@@ -118,9 +118,9 @@ class WriteBatch:
             op = _Insert(table, columns)
             self._inserts[(table.name, columns)] = op
             self._ops.append(op)
-        width = len(columns)
+        names = _column_set(columns)
         for row in rows:
-            if len(row) != width or any(c not in row for c in columns):
+            if row.keys() != names:
                 raise BatchError(f"rows for {table.name} name different columns")
         op.rows.extend(rows)
 
@@ -209,6 +209,11 @@ class WriteBatch:
         if tx.dialect.name == "postgresql":
             return _flush_postgres(tx, requires, guard, ops)
         return _flush_generic(tx, requires, guard, ops)
+
+
+@functools.cache
+def _column_set(columns: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(columns)
 
 
 @functools.cache

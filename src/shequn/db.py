@@ -7,7 +7,9 @@ two writers queue instead of failing on lock upgrade.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, func, literal
 from sqlalchemy.sql.functions import FunctionElement
@@ -56,10 +58,34 @@ def _json_default(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _chunk_encoder() -> Any:
+    """The C encoder behind `_ENCODER`, built once; None where the interpreter has none. No
+    circular-reference markers: they would outlive an encoding that failed halfway (the
+    values stored are plain data, and a cycle still ends in RecursionError)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        return make(
+            None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+        )
+    except TypeError:
+        return None
+
+
+_encode_chunks = _chunk_encoder()
+
+
 def dumps_json(value: Any) -> str:
     """JSON as the database stores it, on every backend: compact, UTF-8 as is, aware datetimes
-    in ISO form."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    in ISO form. (The encoder is built once: `json.dumps` with options builds one per call,
+    which costs more than encoding a row.)"""
+    if _encode_chunks is None or isinstance(value, str):
+        return _ENCODER.encode(value)
+    return "".join(_encode_chunks(value, 0))
 
 
 Id = String(40)
@@ -188,6 +214,13 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        # Autocommit use cases keep a connection per thread (see `autocommit`), on at most
+        # half of the pool, so that the pool always has connections left for transactions.
+        self._held = threading.local()
+        self._held_all: list[Connection] = []
+        self._held_lock = threading.Lock()
+        size = getattr(engine.pool, "size", None)
+        self._held_max = max(1, size() // 2) if callable(size) else 1
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
@@ -215,18 +248,62 @@ class Database:
             with self.transaction() as tx:
                 yield tx
             return
-        with self.engine.connect() as conn:
-            # Set on the driver's connection directly: SQLAlchemy's isolation-level machinery
-            # costs more CPU per use case than the statements it would save.
-            raw = conn.connection.dbapi_connection
-            assert raw is not None
-            raw.autocommit = True
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction():
-                    conn.rollback()
-                raw.autocommit = False
+        conn = self._held_connection()
+        if conn is None:
+            with self.engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                raw.autocommit = True
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction():
+                        conn.rollback()
+                    raw.autocommit = False
+            return
+        try:
+            yield conn
+        finally:
+            self._after_held_use(conn)
+
+    def _held_connection(self) -> Connection | None:
+        """This thread's autocommit connection, checked out on first use and kept: checking a
+        connection out of the pool and back in costs more CPU than the one or two statements of
+        such a use case. None once half of the pool is held by other threads."""
+        conn: Connection | None = getattr(self._held, "conn", None)
+        if conn is not None:
+            return conn
+        with self._held_lock:
+            if len(self._held_all) >= self._held_max:
+                return None
+            conn = self.engine.connect()
+            self._held_all.append(conn)
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        # Set on the driver's connection directly: SQLAlchemy's isolation-level machinery
+        # costs more CPU per use case than the statements it would save.
+        raw.autocommit = True
+        self._held.conn = conn
+        return conn
+
+    def _after_held_use(self, conn: Connection) -> None:
+        """End what the use case left open; give back a connection that is no longer sound (a
+        server restart, a broken socket) so that the next use case checks out a fresh one."""
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            raw = None if conn.invalidated else conn.connection.dbapi_connection
+            sound = raw is not None and not raw.closed and not raw.broken and raw.autocommit
+        except SQLAlchemyError:
+            sound = False
+        if sound:
+            return
+        self._held.conn = None
+        with self._held_lock:
+            if conn in self._held_all:
+                self._held_all.remove(conn)
+        with contextlib.suppress(SQLAlchemyError):
+            conn.close()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -237,4 +314,12 @@ class Database:
                 yield conn
 
     def dispose(self) -> None:
+        """Close every connection, the ones threads hold for autocommit use cases included
+        (call it when nothing else uses the database any more)."""
+        with self._held_lock:
+            held, self._held_all = self._held_all, []
+        for conn in held:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
+        self._held = threading.local()
         self.engine.dispose()

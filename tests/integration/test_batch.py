@@ -175,6 +175,10 @@ def test_misuse_is_refused_before_anything_is_sent(ctx: Ctx) -> None:
         batch.update(members, key, values={"name": "x"})
     with pytest.raises(BatchError, match="different columns"):
         batch.insert(events, [_event(ctx, "m", 1, {}), {"tenant_id": ctx.tenant_id}])
+    renamed = _event(ctx, "m", 2, {})
+    renamed["nope"] = renamed.pop("actor")  # as many columns, not the same ones
+    with pytest.raises(BatchError, match="different columns"):
+        batch.insert(events, [_event(ctx, "m", 1, {}), renamed])
     lone = WriteBatch()
     lone.require(members, key, equal={"team_count": 0})
     with ctx.db.transaction() as tx, pytest.raises(BatchError, match="needs a guard"):
