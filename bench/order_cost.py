@@ -13,7 +13,8 @@ The reference, in the same run and on the same database: N TPC-B transactions (p
 default script, written out by hand, on tables made by `pgbench -i`) sent the same way
 through psycopg with prepared statements. The last line is
 `create_pg_ms=… pay_pg_ms=… tpcb_pg_ms=… pg_cpu_ratio=…`, where the ratio is PostgreSQL CPU
-per paid order over PostgreSQL CPU per TPC-B transaction.
+per paid order over PostgreSQL CPU per TPC-B transaction. The shop is seeded as
+`bench/orders.py` seeds it, an order history included.
 
     python bench/order_cost.py                 # 2000 orders
     python bench/order_cost.py --orders 5000
@@ -33,10 +34,11 @@ from functools import partial
 from typing import Any, TypeVar
 
 import psycopg
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from orders import (
     DEFAULT_ADMIN_URL,
+    HISTORY_PER_BUYER,
     PRODUCTS,
     Options,
     process_cpu_seconds,
@@ -78,23 +80,45 @@ class Cost:
 
 
 class Meter:
-    """Counts statements and commits on an engine and reads the backend's CPU."""
+    """Counts the statements and commits sent through psycopg (the services send some on
+    SQLAlchemy's connection, the hot ones on the driver's cursor, in autocommit) and reads the
+    CPU of the backend of the one connection the services use."""
 
     def __init__(self, db: Database) -> None:
         self.statements = 0
         self.commits = 0
-        with db.engine.connect() as conn:
-            self.backend_pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        with db.autocommit() as tx:  # the connection the autocommit use cases keep
+            self.backend_pid = int(tx.execute(text("SELECT pg_backend_pid()")).scalar_one())
+        meter = self
+        execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
+        commit = psycopg.Connection.commit
 
-        @event.listens_for(db.engine, "before_cursor_execute")
-        def _count(
-            _conn: Any, _cursor: Any, _sql: str, params: Any, _context: Any, many: bool
-        ) -> None:
-            self.statements += len(params) if many else 1
+        def counted_execute(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+            meter.statements += 1
+            meter.commits += int(cursor.connection.autocommit)
+            return execute(cursor, *args, **kwargs)
 
-        @event.listens_for(db.engine, "commit")
-        def _commit(_conn: Any) -> None:
-            self.commits += 1
+        def counted_executemany(cursor: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
+            rows = list(params_seq)
+            meter.statements += len(rows)
+            meter.commits += len(rows) * int(cursor.connection.autocommit)
+            return executemany(cursor, query, rows, **kwargs)
+
+        def counted_commit(connection: Any) -> None:
+            meter.commits += 1
+            commit(connection)
+
+        self._originals = (execute, executemany, commit)
+        psycopg.Cursor.execute = counted_execute  # type: ignore[method-assign]
+        psycopg.Cursor.executemany = counted_executemany  # type: ignore[method-assign]
+        psycopg.Connection.commit = counted_commit  # type: ignore[method-assign]
+
+    def close(self) -> None:
+        """Stop counting."""
+        execute, executemany, commit = self._originals
+        psycopg.Cursor.execute = execute  # type: ignore[method-assign]
+        psycopg.Cursor.executemany = executemany  # type: ignore[method-assign]
+        psycopg.Connection.commit = commit  # type: ignore[method-assign]
 
     def measure(self, work: Callable[[], T], cost: Cost) -> T:
         statements, commits = self.statements, self.commits
@@ -112,8 +136,8 @@ class Meter:
 def run_orders(url: str, options: Options, count: int, warmup: int) -> tuple[Cost, Cost]:
     seeded = seed(url, options)
     db = Database.from_url(url, pool_size=1)
+    meter = Meter(db)
     try:
-        meter = Meter(db)
         ctx = Ctx(db=db, clock=SystemClock(), tenant_id=seeded.tenant_id, actor="bench")
         rng = random.Random(options.seed)
         skus = [p[0] for p in PRODUCTS]
@@ -141,6 +165,7 @@ def run_orders(url: str, options: Options, count: int, warmup: int) -> tuple[Cos
             else:
                 meter.measure(pay, paid)
     finally:
+        meter.close()
         db.dispose()
     return created, paid
 
@@ -212,6 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pgbench_duration=1,
         pgbench_scale=TPCB_SCALE,
         seed=args.seed,
+        history=HISTORY_PER_BUYER * 20 * 10 * 5,
     )
     print(f"PostgreSQL {server_version(args.admin_url)}, Python {sys.version.split()[0]}")
     with scratch_database(args.admin_url, options.database) as url:

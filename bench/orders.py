@@ -28,7 +28,7 @@ The benchmark
 
 The last line printed is `orders_per_s=… p99_ms=… ratio_to_pgbench=…`.
 
-    python bench/orders.py                      # defaults: 4 workers, 8 clients, 20 s
+    python bench/orders.py                      # defaults: 2 workers, 8 clients, 20 s
     python bench/orders.py --workers 4 --clients 16 --duration 30
     python bench/orders.py --history 0         # order tables empty when the server starts
 """
@@ -136,7 +136,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         default=f"shequn_bench_{os.getpid()}",
         help="name of the database created for the run and dropped after it",
     )
-    parser.add_argument("--workers", type=int, default=8, help="API worker processes")
+    parser.add_argument("--workers", type=int, default=2, help="API worker processes")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument(
         "--duration", type=float, default=20.0, help="measured seconds (after the warm-up)"
