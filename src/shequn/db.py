@@ -221,6 +221,9 @@ class Database:
         self._held_lock = threading.Lock()
         size = getattr(engine.pool, "size", None)
         self._held_max = max(1, size() // 2) if callable(size) else 1
+        # Raised when a held connection turns out broken: the others were most likely broken
+        # by the same cause (a server restart), so every thread checks out a fresh one.
+        self._held_generation = 0
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
@@ -272,10 +275,13 @@ class Database:
         such a use case. None once half of the pool is held by other threads."""
         conn: Connection | None = getattr(self._held, "conn", None)
         if conn is not None:
-            return conn
+            if self._held.generation == self._held_generation:
+                return conn
+            self._release_held(conn)
         with self._held_lock:
             if len(self._held_all) >= self._held_max:
                 return None
+            generation = self._held_generation
             conn = self.engine.connect()
             self._held_all.append(conn)
         raw = conn.connection.dbapi_connection
@@ -284,6 +290,7 @@ class Database:
         # costs more CPU per use case than the statements it would save.
         raw.autocommit = True
         self._held.conn = conn
+        self._held.generation = generation
         return conn
 
     def _after_held_use(self, conn: Connection) -> None:
@@ -298,6 +305,11 @@ class Database:
             sound = False
         if sound:
             return
+        self._release_held(conn)
+        with self._held_lock:
+            self._held_generation += 1
+
+    def _release_held(self, conn: Connection) -> None:
         self._held.conn = None
         with self._held_lock:
             if conn in self._held_all:

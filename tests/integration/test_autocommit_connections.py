@@ -4,8 +4,11 @@ always left for transactions, and disposing of the database closes the kept ones
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -97,9 +100,70 @@ def test_half_of_the_pool_is_held_at_most_and_dispose_closes_them(
         assert int(tx.execute(text("SELECT pg_backend_pid()")).scalar_one()) not in held
     pg.dispose()
     assert pg._held_all == []
-    with postgres_db.read() as tx:
-        alive = tx.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
-            {"pids": held},
-        ).scalar_one()
-    assert alive == 0
+    assert _backends_gone(postgres_db, held)
+
+
+def _backends_gone(db: Database, pids: list[int]) -> bool:
+    """Whether the server processes have ended (they exit just after their client closes)."""
+    for _ in range(100):
+        with db.read() as tx:
+            alive = tx.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                {"pids": pids},
+            ).scalar_one()
+        if alive == 0:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+class _Thread:
+    """A thread of its own that runs what it is given, one call at a time."""
+
+    def __init__(self) -> None:
+        self.calls: queue.Queue[Callable[[], Any] | None] = queue.Queue()
+        self.results: queue.Queue[tuple[bool, Any]] = queue.Queue()
+        self.thread = threading.Thread(target=self._loop)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while (call := self.calls.get()) is not None:
+            try:
+                self.results.put((True, call()))
+            except Exception as exc:  # noqa: BLE001 - handed back to the caller, who raises it
+                self.results.put((False, exc))
+
+    def run(self, call: Callable[[], Any]) -> Any:
+        self.calls.put(call)
+        ok, value = self.results.get(timeout=30)
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        self.calls.put(None)
+        self.thread.join()
+
+
+def test_after_a_restart_one_use_case_fails_and_the_other_threads_start_afresh(
+    pg: Database, postgres_db: Database
+) -> None:
+    first, second = _Thread(), _Thread()
+    try:
+        pids = [first.run(lambda: _backend(pg)), second.run(lambda: _backend(pg))]
+        assert pids[0] != pids[1]
+        # as a server restart would: every held connection is cut
+        with postgres_db.autocommit() as admin:
+            for pid in pids:
+                admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError):
+            first.run(lambda: _backend(pg))
+        # the other thread does not fail: its connection is renewed before it is used
+        renewed = second.run(lambda: _backend(pg))
+        again = first.run(lambda: _backend(pg))
+        assert renewed not in pids
+        assert again not in pids
+        assert second.run(lambda: _backend(pg)) == renewed
+    finally:
+        first.stop()
+        second.stop()
