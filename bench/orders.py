@@ -20,7 +20,9 @@ The benchmark
    parsed from the bytes (status, Content-Length, and of a created order only its id and
    total); only error bodies are decoded as JSON;
 6. stops the server and runs pgbench (TPC-B, the default script) with the same number of
-   clients against a database of its own;
+   clients against a database of its own; both measured phases start right after a
+   `CHECKPOINT`, so neither inherits the other's (or the seeding's) dirty pages, and the
+   report says how many checkpoints began during each;
 7. checks the books: two commission lines per paid order, as many paid orders added during
    the load as the clients counted (the history, counted after seeding, is left out), cached
    balances equal to their postings, every journal transaction balanced;
@@ -251,20 +253,29 @@ class DbCounters:
     updated: int
     wal_bytes: int
     postgres_cpu: float
+    checkpoints: int  # begun by the server, on time or on request
 
 
 def db_counters(admin_url: str, database: str) -> DbCounters:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         row = conn.execute(
             "SELECT d.xact_commit, d.tup_inserted, d.tup_updated,"
-            " pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"
+            " pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint,"
+            " (SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter)"
             " FROM pg_stat_database d WHERE d.datname = %s",
             (database,),
         ).fetchone()
     if row is None:
         raise RuntimeError(f"no statistics for database {database}")
     cpu = postgres_cpu_seconds()
-    return DbCounters(int(row[0]), int(row[1]), int(row[2]), int(row[3]), cpu)
+    return DbCounters(int(row[0]), int(row[1]), int(row[2]), int(row[3]), cpu, int(row[4]))
+
+
+def checkpoint(admin_url: str) -> None:
+    """Write out what earlier phases left dirty, so that each measured phase starts from the
+    same state and no checkpoint started by an earlier phase runs during it."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
 
 
 @dataclass(frozen=True)
@@ -275,6 +286,7 @@ class DbWork:
     rows_written: float
     wal_bytes: float
     postgres_cpu_ms: float
+    checkpoints: int  # during the phase (not per unit)
 
 
 def db_work(before: DbCounters, after: DbCounters, units: int) -> DbWork:
@@ -285,6 +297,7 @@ def db_work(before: DbCounters, after: DbCounters, units: int) -> DbWork:
         rows_written=written / n,
         wal_bytes=(after.wal_bytes - before.wal_bytes) / n,
         postgres_cpu_ms=(after.postgres_cpu - before.postgres_cpu) / n * 1000,
+        checkpoints=after.checkpoints - before.checkpoints,
     )
 
 
@@ -823,6 +836,7 @@ def run_pgbench(admin_url: str, clients: int, seconds: int, scale: int) -> Pgben
             capture_output=True,
             text=True,
         )
+        checkpoint(admin_url)
         wait_for_statistics()
         before = db_counters(admin_url, name)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -975,6 +989,10 @@ def print_work_table(order: DbWork, server_cpu_s: float | None, pgbench: Pgbench
     print(f"  {'per unit of work':<28}{'paid order':>12}{'TPC-B txn':>12}")
     for label, mine, theirs in rows:
         print(f"  {label:<28}{mine:>12}{theirs:>12}")
+    print(
+        f"  checkpoints begun during the phase: {order.checkpoints} (orders), "
+        f"{tpcb.checkpoints} (pgbench); each phase starts right after a CHECKPOINT"
+    )
 
 
 def print_budget(
@@ -1100,6 +1118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade_database(url)
         seeded = seed(url, options)
         print(f"seeded in {seeded.seconds:.0f} s; starting {options.workers} worker(s)", flush=True)
+        checkpoint(options.admin_url)
         wait_for_statistics()
         before = db_counters(options.admin_url, options.database)
         with api_server(url, options) as (port, process):
