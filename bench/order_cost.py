@@ -54,6 +54,7 @@ from shequn.schema import upgrade_database
 
 T = TypeVar("T")
 TPCB_SCALE = 1
+ROOTS, MIDDLES, BUYERS = 20, 10, 5  # the referral forest: 1,000 buyers
 TPCB_ACCOUNTS = 100_000 * TPCB_SCALE
 TPCB_STATEMENTS = (
     "UPDATE pgbench_accounts SET abalance = abalance + %(delta)s WHERE aid = %(aid)s",
@@ -231,13 +232,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         orders=args.orders,
         warmup=0.0,
         pool_size=1,
-        roots=20,
-        middles=10,
-        buyers=5,
+        roots=ROOTS,
+        middles=MIDDLES,
+        buyers=BUYERS,
         pgbench_duration=1,
         pgbench_scale=TPCB_SCALE,
         seed=args.seed,
-        history=HISTORY_PER_BUYER * 20 * 10 * 5,
+        history=HISTORY_PER_BUYER * ROOTS * MIDDLES * BUYERS,
     )
     print(f"PostgreSQL {server_version(args.admin_url)}, Python {sys.version.split()[0]}")
     with scratch_database(args.admin_url, options.database) as url:

@@ -83,7 +83,7 @@ def dumps_json(value: Any) -> str:
     """JSON as the database stores it, on every backend: compact, UTF-8 as is, aware datetimes
     in ISO form. (The encoder is built once: `json.dumps` with options builds one per call,
     which costs more than encoding a row.)"""
-    if _encode_chunks is None or isinstance(value, str):
+    if _encode_chunks is None:
         return _ENCODER.encode(value)
     return "".join(_encode_chunks(value, 0))
 
@@ -208,6 +208,16 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
+def _driver_autocommit(conn: Connection) -> Any:
+    """Switch the driver's connection under `conn` to autocommit, and return it. Set on the
+    driver directly: SQLAlchemy's isolation-level machinery costs more CPU per use case than
+    the statements it would save."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.autocommit = True
+    return raw
+
+
 class Database:
     """Owns the engine; hands out one transaction per use case."""
 
@@ -251,23 +261,21 @@ class Database:
             with self.transaction() as tx:
                 yield tx
             return
-        conn = self._held_connection()
-        if conn is None:
-            with self.engine.connect() as conn:
-                raw = conn.connection.dbapi_connection
-                assert raw is not None
-                raw.autocommit = True
-                try:
-                    yield conn
-                finally:
-                    if conn.in_transaction():
-                        conn.rollback()
-                    raw.autocommit = False
+        held = self._held_connection()
+        if held is not None:
+            try:
+                yield held
+            finally:
+                self._after_held_use(held)
             return
-        try:
-            yield conn
-        finally:
-            self._after_held_use(conn)
+        with self.engine.connect() as conn:
+            raw = _driver_autocommit(conn)
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+                raw.autocommit = False
 
     def _held_connection(self) -> Connection | None:
         """This thread's autocommit connection, checked out on first use and kept: checking a
@@ -284,11 +292,7 @@ class Database:
             generation = self._held_generation
             conn = self.engine.connect()
             self._held_all.append(conn)
-        raw = conn.connection.dbapi_connection
-        assert raw is not None
-        # Set on the driver's connection directly: SQLAlchemy's isolation-level machinery
-        # costs more CPU per use case than the statements it would save.
-        raw.autocommit = True
+        _driver_autocommit(conn)
         self._held.conn = conn
         self._held.generation = generation
         return conn
