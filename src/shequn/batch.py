@@ -19,9 +19,10 @@ flush, so a batch never touches the same row twice (`update` refuses a key it al
 
 A batch can also be conditional, for a use case that reads without locking and writes in one
 statement: `require` names rows that must still hold the values the use case read (they are
-locked while checked), and `guard` names the one update the rest depends on (an order that must
-still be unpaid). If a required row has changed or the guard matches nothing, the flush writes
-nothing at all and says so; the use case then takes its slower, locking way.
+locked while checked; `check` compares a row without locking it), and `guard` names the one
+update the rest depends on (an order that must still be unpaid). If a required or checked row
+has changed or the guard matches nothing, the flush writes nothing at all and says so; the use
+case then takes its slower, locking way.
 """
 
 from __future__ import annotations
@@ -63,11 +64,13 @@ class _Update:
 
 @dataclass(frozen=True)
 class _Require:
-    """A row that must exist with `equal` still holding (null-safe), locked while checked."""
+    """A row that must exist with `equal` still holding (null-safe), locked while checked
+    unless it is only `check`ed."""
 
     table: Table
     key: tuple[tuple[str, Any], ...]
     equal: tuple[tuple[str, Any], ...]
+    lock: bool = True
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,21 @@ class WriteBatch:
         _time_positions(table, key_columns + tuple(equal))
         self._requires.append(
             _Require(table, tuple((c, key[c]) for c in key_columns), tuple(equal.items()))
+        )
+
+    def check(self, table: Table, key: Mapping[str, Any], *, equal: Mapping[str, Any]) -> None:
+        """Like `require`, without the lock: the row is compared as the statement finds it
+        (for a row many writers depend on and few change, such as a tenant's settings, whose
+        lock would queue them all). Needs a `guard`."""
+        key_columns = _primary_key(table, key)
+        _time_positions(table, key_columns + tuple(equal))
+        self._requires.append(
+            _Require(
+                table,
+                tuple((c, key[c]) for c in key_columns),
+                tuple(equal.items()),
+                lock=False,
+            )
         )
 
     def guard(
@@ -306,7 +324,8 @@ def _require_sql(check: _Require) -> str:
     conditions = [f"{c} = {_param(t, c)}" for c, _ in check.key] + [
         f"{c} IS NOT DISTINCT FROM {_param(t, c)}" for c, _ in check.equal
     ]
-    return f"SELECT 1 FROM {t.name} WHERE {' AND '.join(conditions)} FOR UPDATE"
+    locking = " FOR UPDATE" if check.lock else ""
+    return f"SELECT 1 FROM {t.name} WHERE {' AND '.join(conditions)}{locking}"
 
 
 def _guard_sql(guard: _Guard, requires: int) -> str:
@@ -323,7 +342,7 @@ def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence
     cached by shape."""
     key = (
         tuple(
-            (r.table.name, tuple(c for c, _ in r.key), tuple(c for c, _ in r.equal))
+            (r.table.name, tuple(c for c, _ in r.key), tuple(c for c, _ in r.equal), r.lock)
             for r in requires
         ),
         None
@@ -412,7 +431,10 @@ def _flush_generic(
         conditions = [t.c[c] == v for c, v in r.key] + [
             t.c[c].is_not_distinct_from(v) for c, v in r.equal
         ]
-        if tx.execute(select(literal(1)).where(*conditions).with_for_update()).first() is None:
+        query = select(literal(1)).where(*conditions)
+        if r.lock:
+            query = query.with_for_update()
+        if tx.execute(query).first() is None:
             return Flushed(False, [])
     if guard is not None:
         t = guard.table

@@ -6,13 +6,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from shequn.batch import BatchError, WriteBatch
+from shequn.clock import ManualClock
 from shequn.context import Ctx
+from shequn.db import Database
 from shequn.events.tables import events
 from shequn.members.tables import members
+from shequn.tenancy.service import create_tenant
 from tests import factories as f
 
 AT = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
@@ -114,9 +117,10 @@ def test_a_failing_row_leaves_nothing_behind(ctx: Ctx) -> None:
     assert _events_of(ctx, a) == [("BatchTested", {"v": 1}, AT + timedelta(seconds=1))]
 
 
-def _guarded(ctx: Ctx, a: str, b: str, expected_team: int) -> WriteBatch:
+def _guarded(ctx: Ctx, a: str, b: str, expected_team: int, *, lock: bool = True) -> WriteBatch:
     batch = WriteBatch()
-    batch.require(members, {"tenant_id": ctx.tenant_id, "id": b}, equal={"team_count": 0})
+    condition = batch.require if lock else batch.check
+    condition(members, {"tenant_id": ctx.tenant_id, "id": b}, equal={"team_count": 0})
     batch.guard(
         members,
         {"tenant_id": ctx.tenant_id, "id": a},
@@ -128,10 +132,11 @@ def _guarded(ctx: Ctx, a: str, b: str, expected_team: int) -> WriteBatch:
     return batch
 
 
-def test_a_guarded_batch_applies_when_its_conditions_hold(ctx: Ctx) -> None:
+@pytest.mark.parametrize("lock", [True, False])
+def test_a_guarded_batch_applies_when_its_conditions_hold(ctx: Ctx, lock: bool) -> None:
     a, b = f.member(ctx), f.member(ctx)
     with ctx.db.transaction() as tx:
-        flushed = _guarded(ctx, a, b, expected_team=0).flush(tx)
+        flushed = _guarded(ctx, a, b, expected_team=0, lock=lock).flush(tx)
     assert flushed.applied is True
     assert flushed.matched == [1]
     assert _member_row(ctx, a)["team_count"] == 1
@@ -139,11 +144,11 @@ def test_a_guarded_batch_applies_when_its_conditions_hold(ctx: Ctx) -> None:
     assert len(_events_of(ctx, a)) == 1
 
 
-@pytest.mark.parametrize("broken", ["guard", "require"])
+@pytest.mark.parametrize("broken", ["guard", "require", "check"])
 def test_a_guarded_batch_writes_nothing_when_a_condition_fails(ctx: Ctx, broken: str) -> None:
-    # given a member that the guard or the requirement no longer matches
+    # given a member that the guard, the requirement or the check no longer matches
     a, b = f.member(ctx), f.member(ctx)
-    if broken == "require":
+    if broken in ("require", "check"):
         with ctx.db.transaction() as tx:
             bump = WriteBatch()
             bump.update(
@@ -154,13 +159,54 @@ def test_a_guarded_batch_writes_nothing_when_a_condition_fails(ctx: Ctx, broken:
 
     # when the guarded batch is flushed
     with ctx.db.transaction() as tx:
-        flushed = _guarded(ctx, a, b, expected_team=0 if broken == "require" else 4).flush(tx)
+        flushed = _guarded(
+            ctx, a, b, expected_team=4 if broken == "guard" else 0, lock=broken != "check"
+        ).flush(tx)
 
     # then it says so and changed nothing
     assert flushed.applied is False
     assert _member_row(ctx, a) == before_a
     assert _member_row(ctx, b) == before_b
     assert _events_of(ctx, a) == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("lock", [True, False])
+def test_a_checked_row_stays_free_for_other_writers(postgres_db: Database, lock: bool) -> None:
+    # given a guarded batch that requires or only checks member b, flushed in an open
+    # transaction
+    clock = ManualClock()
+    tenant_id, _ = create_tenant(db=postgres_db, clock=clock, name="check")
+    ctx = Ctx(db=postgres_db, clock=clock, tenant_id=tenant_id, actor="test")
+    a, b = f.member(ctx), f.member(ctx)
+    batch = WriteBatch()
+    condition = batch.require if lock else batch.check
+    condition(members, {"tenant_id": tenant_id, "id": b}, equal={"team_count": 0})
+    batch.guard(
+        members,
+        {"tenant_id": tenant_id, "id": a},
+        where={"team_count": 0},
+        values={"team_count": 1, "updated_at": AT},
+    )
+    with postgres_db.transaction() as tx:
+        assert batch.flush(tx).applied is True
+
+        # when another connection changes b before that transaction ends
+        with postgres_db.engine.connect() as other:
+            other.execute(text("SET lock_timeout = '500ms'"))
+            change = (
+                update(members)
+                .where(members.c.tenant_id == tenant_id, members.c.id == b)
+                .values(name="changed")
+            )
+            if lock:
+                # then a required row is locked until the end
+                with pytest.raises(OperationalError, match="lock timeout"):
+                    other.execute(change)
+            else:
+                # then a checked one is not
+                assert other.execute(change).rowcount == 1
+            other.rollback()
 
 
 def test_misuse_is_refused_before_anything_is_sent(ctx: Ctx) -> None:

@@ -15,6 +15,7 @@ from shequn.clock import ManualClock
 from shequn.context import Ctx
 from shequn.db import Database
 from shequn.distribution.tables import commission_lines
+from shequn.errors import InvalidInput
 from shequn.events.tables import events
 from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
 from shequn.ledger.tables import accounts, journal_transactions, postings
@@ -22,7 +23,7 @@ from shequn.members.tables import members
 from shequn.orders import service as orders_service
 from shequn.orders.service import create_order, pay_order
 from shequn.orders.tables import orders, payments
-from shequn.tenancy.service import create_tenant
+from shequn.tenancy.service import create_tenant, load_settings, seen_settings
 from tests import factories as f
 
 
@@ -106,11 +107,18 @@ def _snapshot(ctx: Ctx) -> dict[str, Any]:
     return snap
 
 
+def _settings_seen(ctx: Ctx) -> None:
+    """As after an earlier payment of the tenant in this process: its settings are known."""
+    with ctx.db.read() as tx:
+        seen_settings.put(load_settings(tx, ctx.tenant_id))
+
+
 def _two_payments(ctx: Ctx) -> None:
     buyer = f.chain(ctx, 3)[-1]
     f.product(ctx, price_fen=10_000)
     f.product(ctx, sku="BAIT-1", price_fen=990, ladder_role="bait")
     f.two_level_plan(ctx)
+    _settings_seen(ctx)
     for n, sku in enumerate(("CORE-1", "BAIT-1")):
         order, _ = create_order(ctx, buyer_id=buyer, lines=[{"sku": sku, "quantity": 2}])
         assert isinstance(ctx.clock, ManualClock)
@@ -129,37 +137,144 @@ def _fresh(db: Database) -> Ctx:
     return Ctx(db=db, clock=clock, tenant_id=tenant_id, actor="test")
 
 
-def test_one_statement_and_locking_payments_write_the_same(
-    db: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # given the one-statement way, counting the payments it made
-    made: Counter[str] = Counter()
+def _count_ways(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Which way each payment took: from its creation's read, with a read of its own in one
+    statement, or the locking way."""
+    ways: Counter[str] = Counter()
+    as_created = orders_service._pay_as_created
     one_statement = orders_service._pay_in_one_statement
+    with_locks = orders_service._pay_with_locks
 
-    def counted(ctx: Ctx, **kw: Any) -> Any:
-        result = one_statement(ctx, **kw)
-        made["one statement" if result is not None else "fell back"] += 1
+    def counted_as_created(ctx: Ctx, *args: Any, **kw: Any) -> Any:
+        result = as_created(ctx, *args, **kw)
+        ways["as created" if result is not None else "as created refused"] += 1
         return result
 
-    monkeypatch.setattr(orders_service, "_pay_in_one_statement", counted)
+    def counted_one_statement(ctx: Ctx, **kw: Any) -> Any:
+        result = one_statement(ctx, **kw)
+        ways["one statement" if result is not None else "one statement refused"] += 1
+        return result
+
+    def counted_with_locks(ctx: Ctx, **kw: Any) -> Any:
+        ways["with locks"] += 1
+        return with_locks(ctx, **kw)
+
+    monkeypatch.setattr(orders_service, "_pay_as_created", counted_as_created)
+    monkeypatch.setattr(orders_service, "_pay_in_one_statement", counted_one_statement)
+    monkeypatch.setattr(orders_service, "_pay_with_locks", counted_with_locks)
+    return ways
+
+
+def test_the_three_ways_of_paying_write_the_same(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given payments that follow their orders in this process
+    ways = _count_ways(monkeypatch)
     quick = _fresh(db)
     _two_payments(quick)
-    assert made == Counter({"one statement": 2})
+    assert ways == Counter({"as created": 2})
 
-    # when the same payments take the locking way
+    # when the same payments find no creation remembered (another process made the orders)
+    ways.clear()
+    monkeypatch.setattr(orders_service._recent_orders, "add", lambda *args: None)
+    read = _fresh(db)
+    _two_payments(read)
+    assert ways == Counter({"one statement": 2})
+
+    # and when they take the locking way
+    ways.clear()
     monkeypatch.setattr(orders_service, "_pay_in_one_statement", lambda ctx, **kw: None)
     locked = _fresh(db)
     _two_payments(locked)
+    assert ways == Counter({"with locks": 2})
 
-    # then both leave the same rows
-    assert _snapshot(quick) == _snapshot(locked)
+    # then all three leave the same rows
+    assert _snapshot(quick) == _snapshot(read) == _snapshot(locked)
+
+
+def _shop(db: Database, *, depth: int, price_fen: int) -> tuple[Ctx, str]:
+    """A tenant with a referral chain, one product and a plan of 10% and 5%; the buyer."""
+    ctx = _fresh(db)
+    buyer = f.chain(ctx, depth)[-1]
+    f.product(ctx, price_fen=price_fen)
+    f.two_level_plan(ctx)
+    return ctx, buyer
+
+
+def test_a_payment_after_the_settings_changed_reads_them_afresh(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an order made under a plan of 10% and 5%
+    ctx, buyer = _shop(db, depth=3, price_fen=10_000)
+    order, _ = create_order(ctx, buyer_id=buyer, lines=[{"sku": "CORE-1", "quantity": 1}])
+
+    # when a plan of 20% and 10% is activated before the order is paid
+    _settings_seen(ctx)
+    f.two_level_plan(ctx, l1=2_000, l2=1_000)
+    ways = _count_ways(monkeypatch)
+    paid, _ = pay_order(ctx, order_id=order["id"], provider_txn_id="wx-1", amount_fen=10_000)
+
+    # then the payment refused what its creation read and earned under the new plan
+    assert ways == Counter({"as created refused": 1, "one statement": 1})
+    assert [(c["level"], c["amount_fen"]) for c in paid["commissions"]] == [
+        (1, 2_000),
+        (2, 1_000),
+    ]
+    assert sorted(c[3] for c in _snapshot(ctx)["commissions"]) == [1_000, 2_000]
+
+
+def test_a_payment_after_another_of_the_buyers_reads_the_buyer_afresh(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given two orders of one referred buyer, made before either is paid
+    ctx, buyer = _shop(db, depth=2, price_fen=1_000)
+    first, _ = create_order(ctx, buyer_id=buyer, lines=[{"sku": "CORE-1", "quantity": 1}])
+    second, _ = create_order(ctx, buyer_id=buyer, lines=[{"sku": "CORE-1", "quantity": 3}])
+    _settings_seen(ctx)
+
+    # when both are paid, one after the other
+    ways = _count_ways(monkeypatch)
+    pay_order(ctx, order_id=first["id"], provider_txn_id="wx-1", amount_fen=1_000)
+    pay_order(ctx, order_id=second["id"], provider_txn_id="wx-2", amount_fen=3_000)
+
+    # then the second refused the buyer its creation read, and the facts add up
+    assert ways == Counter({"as created": 1, "as created refused": 1, "one statement": 1})
+    snap = _snapshot(ctx)
+    buyer_row = next(m for m in snap["members"] if m[0] == "链1")
+    referrer_row = next(m for m in snap["members"] if m[0] == "链0")
+    assert buyer_row[1:5] == (2, 2, 4_000, 3_000)
+    assert referrer_row[5] == 1
+    assert [e[2]["first_purchase"] for e in snap["events"]] == [True, False]
+
+
+def test_a_wrong_amount_for_a_remembered_order_changes_nothing(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given an order this process just made
+    ctx, buyer = _shop(db, depth=2, price_fen=1_000)
+    order, _ = create_order(ctx, buyer_id=buyer, lines=[{"sku": "CORE-1", "quantity": 1}])
+    _settings_seen(ctx)
+    before = _snapshot(ctx)
+
+    # when its payment says another amount
+    with pytest.raises(InvalidInput) as refused:
+        pay_order(ctx, order_id=order["id"], provider_txn_id="wx-1", amount_fen=999)
+
+    # then it is refused and nothing changed; the right amount is then paid as usual
+    assert refused.value.code == "payment_amount_mismatch"
+    assert _snapshot(ctx) == before
+    ways = _count_ways(monkeypatch)
+    paid, replayed = pay_order(ctx, order_id=order["id"], provider_txn_id="wx-1", amount_fen=1_000)
+    assert (paid["status"], replayed) == ("paid", False)
+    assert ways == Counter({"one statement": 1})
 
 
 @pytest.mark.postgres
 def test_a_payment_that_finds_its_buyer_changed_takes_the_locking_way(
     postgres_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given a buyer with two unpaid orders
+    # given a buyer with two unpaid orders, made by another process
+    monkeypatch.setattr(orders_service._recent_orders, "add", lambda *args: None)
     ctx = _fresh(postgres_db)
     parent, buyer = f.chain(ctx, 2)
     f.product(ctx, price_fen=10_000)

@@ -11,16 +11,20 @@ from shequn.context import Ctx
 from shequn.db import Database
 from shequn.errors import Conflict, DomainError, NotFound, Unauthorized
 from shequn.events.service import list_events
-from shequn.tenancy.rules import Role, hash_api_key
+from shequn.tenancy.rules import Role, TenantSettings, hash_api_key
 from shequn.tenancy.service import (
+    _SeenSettings,
     authenticate,
     create_api_key,
     create_tenant,
     get_settings,
     list_api_keys,
+    load_settings,
     revoke_api_key,
     update_settings,
 )
+from shequn.tiers.service import create_tier
+from tests import factories as f
 
 
 def test_new_tenant_has_defaults_an_owner_key_and_an_event(
@@ -109,6 +113,27 @@ def test_bad_settings_are_refused_and_change_nothing(
     assert get_settings(ctx) == before
 
 
+def _version(ctx: Ctx) -> int:
+    with ctx.db.read() as tx:
+        return load_settings(tx, ctx.tenant_id).version
+
+
+def test_every_change_of_the_settings_moves_their_version(ctx: Ctx) -> None:
+    seen = [_version(ctx)]
+    update_settings(ctx, patch={"after_sales_days": 3})
+    seen.append(_version(ctx))
+    update_settings(ctx, patch={})  # nothing to change
+    seen.append(_version(ctx))
+    f.two_level_plan(ctx)  # a plan activated
+    seen.append(_version(ctx))
+    create_tier(ctx, name="VIP", rank=1)
+    seen.append(_version(ctx))
+    with pytest.raises(DomainError):
+        update_settings(ctx, patch={"after_sales_days": -1})
+    seen.append(_version(ctx))
+    assert seen == [0, 1, 1, 2, 3, 3]
+
+
 def test_settings_patch_merges(ctx: Ctx) -> None:
     update_settings(ctx, patch={"binding_policy": {"mode": "last_touch", "protection_days": 15}})
     update_settings(
@@ -141,3 +166,17 @@ def test_tenants_never_see_each_other(db: Database, clock: ManualClock, ctx: Ctx
     with pytest.raises(DomainError) as caught:
         create_tenant(db=db, clock=clock, name="   ")
     assert caught.value.code == "tenant_name_invalid"
+
+
+def test_settings_seen_keep_the_newest_version_and_forget_the_oldest_tenant() -> None:
+    seen = _SeenSettings(2)
+    seen.put(TenantSettings(tenant_id="tn_a", version=2))
+    seen.put(TenantSettings(tenant_id="tn_a", version=1))  # a read that finished late
+    assert seen.get("tn_a") == TenantSettings(tenant_id="tn_a", version=2)
+    seen.put(TenantSettings(tenant_id="tn_b", version=0))
+    seen.put(TenantSettings(tenant_id="tn_c", version=5))
+    assert seen.get("tn_a") is None
+    assert [seen.get("tn_b"), seen.get("tn_c")] == [
+        TenantSettings(tenant_id="tn_b", version=0),
+        TenantSettings(tenant_id="tn_c", version=5),
+    ]

@@ -371,7 +371,11 @@ def activate_plan(ctx: Ctx, *, plan_id: str) -> dict[str, Any]:
             tx.execute(
                 update(tenant_settings)
                 .where(tenant_settings.c.tenant_id == ctx.tenant_id)
-                .values(active_plan_id=plan_id, updated_at=now)
+                .values(
+                    active_plan_id=plan_id,
+                    version=tenant_settings.c.version + 1,
+                    updated_at=now,
+                )
             )
             record_events(
                 tx,

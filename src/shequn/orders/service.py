@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -50,6 +51,7 @@ from shequn.tenancy.rules import TenantSettings
 from shequn.tenancy.service import (
     SETTINGS_PREFIX,
     load_settings,
+    seen_settings,
     settings_columns,
     settings_from_row,
 )
@@ -101,8 +103,9 @@ _replay_query = select(orders).where(
     orders.c.tenant_id == bindparam("t_id"), orders.c.idempotency_key == bindparam("key")
 )
 # Everything an order needs in one statement: the buyer and its tier, the products asked for
-# with the buyer's tier price, and an order already made with the same idempotency key. A
-# buyer that is missing gives no row; a sku that is missing gives no product row.
+# with the buyer's tier price, and an order already made with the same idempotency key; and
+# the buyer's chain and facts, which paying the order will need (see `_RecentOrders`). A buyer
+# that is missing gives no row; a sku that is missing gives no product row.
 _replay_id = (
     select(orders.c.id)
     .where(orders.c.tenant_id == bindparam("t_id"), orders.c.idempotency_key == bindparam("key"))
@@ -124,6 +127,7 @@ def _order_context_query(sku_matches: Any) -> Any:
             products.c.category,
             products.c.active,
             product_tier_prices.c.member_price_fen,
+            *buyer_columns(),
         )
         .select_from(
             members.outerjoin(
@@ -388,11 +392,19 @@ def create_order(
                 ],
             )
             batch.flush(tx)
-            view = {
-                **{k: order_values.get(k) for k in _SUMMARY_KEYS},
-                "lines": [_line_view(r) for r in line_rows],
-            }
-            return view, False
+            summary = {k: order_values.get(k) for k in _SUMMARY_KEYS}
+            views = [_line_view(r) for r in line_rows]
+            _recent_orders.add(
+                ctx.tenant_id,
+                order_id,
+                _CreatedOrder(
+                    order=summary,
+                    lines=tuple(views),
+                    sale_lines=tuple(_sale_line(r) for r in line_rows),
+                    buyer=buyer_from_row(found_rows[0]._mapping),
+                ),
+            )
+            return {**summary, "lines": [dict(v) for v in views]}, False
     except IntegrityError:
         if key is None:
             raise
@@ -443,17 +455,79 @@ def pay_order(
     amount must equal the amount due. Returns (order, replayed).
 
     The common case is written in one statement that also checks what it read (see
-    `_pay_in_one_statement`); anything else, a lost race included, takes the locking way."""
+    `_pay_in_one_statement`), with nothing read first when this process created the order
+    moments ago (`_pay_as_created`); anything else, a lost race included, takes the locking
+    way."""
     txn = (provider_txn_id or "").strip()
     if not txn or len(txn) > 120:
         raise InvalidInput("provider_txn_id_invalid")
     if not 0 <= amount_fen <= MAX_AMOUNT_FEN:
         raise InvalidInput("amount_invalid", field="amount_fen")
     now = ctx.clock.now()
+    created = _recent_orders.take(ctx.tenant_id, order_id)
+    settings = seen_settings.get(ctx.tenant_id)
+    if created is not None and settings is not None:
+        paid = _pay_as_created(ctx, created, settings, txn=txn, amount_fen=amount_fen, at=now)
+        if paid is not None:
+            return paid, False
     paid = _pay_in_one_statement(ctx, order_id=order_id, txn=txn, amount_fen=amount_fen, at=now)
     if paid is not None:
         return paid, False
     return _pay_with_locks(ctx, order_id=order_id, txn=txn, amount_fen=amount_fen, at=now)
+
+
+@dataclass(frozen=True)
+class _CreatedOrder:
+    """An order as its creation wrote it, with the buyer as the creation read it (chain, tier
+    and purchase facts)."""
+
+    order: Mapping[str, Any]  # the summary keys
+    lines: tuple[Mapping[str, Any], ...]  # the line views
+    sale_lines: tuple[SaleLine, ...]
+    buyer: Buyer
+
+
+class _RecentOrders:
+    """The orders this process created and that have not been paid through it yet, the oldest
+    forgotten first. A shop's payment callback follows its order within moments, mostly to the
+    same process (the same client connection); paying from what the creation read, and from the
+    settings this process last read (`seen_settings`), saves the payment its read. What may have
+    changed since is checked by the payment's write: the order still unpaid (and locked), the
+    buyer's facts and chain unchanged, the settings at the same version; if not, the payment
+    reads afresh."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: dict[tuple[str, str], _CreatedOrder] = {}
+        self._lock = threading.Lock()
+
+    def add(self, tenant_id: str, order_id: str, created: _CreatedOrder) -> None:
+        with self._lock:
+            if len(self._items) >= self._size:
+                del self._items[next(iter(self._items))]
+            self._items[(tenant_id, order_id)] = created
+
+    def take(self, tenant_id: str, order_id: str) -> _CreatedOrder | None:
+        with self._lock:
+            return self._items.pop((tenant_id, order_id), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_recent_orders = _RecentOrders(2_048)
+
+
+def _sale_line(line: Mapping[str, Any]) -> SaleLine:
+    return SaleLine(
+        line_id=line["id"],
+        sku=line["sku"],
+        category=line["category"],
+        ladder_role=line["ladder_role"],
+        quantity=line["quantity"],
+        base_fen=line["line_total_fen"],
+    )
 
 
 # The order, its lines, its buyer and the tenant's settings, read without locks by a payment
@@ -492,34 +566,95 @@ def _pay_in_one_statement(
         if not line_rows:
             return None
         head = line_rows[0]._mapping
-        order = {k: head[ORDER_PREFIX + k] for k in _SUMMARY_KEYS}
-        if order["status"] != OrderStatus.CREATED.value or order["total_fen"] != amount_fen:
-            return None
-        settings = settings_from_row(head, SETTINGS_PREFIX)
-        buyer = buyer_from_row(head)
-        if _binds_on_payment(settings, buyer):
-            return None
-        tier_list = cached_tiers(tx, settings)
-        if any(t.has_criteria for t in tier_list):
-            return None
-        key = {"tenant_id": ctx.tenant_id, "id": order_id}
-        batch = WriteBatch()
-        batch.require(
-            orders, key, equal={"status": OrderStatus.CREATED.value, "total_fen": amount_fen}
+        read = _CreatedOrder(
+            order={k: head[ORDER_PREFIX + k] for k in _SUMMARY_KEYS},
+            lines=tuple(_line_view(line._mapping) for line in line_rows),
+            sale_lines=tuple(_sale_line(line._mapping) for line in line_rows),
+            buyer=buyer_from_row(head),
         )
-        paid_values = {
-            "status": OrderStatus.PAID.value,
-            "paid_fen": amount_fen,
-            "paid_at": at,
-            "updated_at": at,
-        }
-        batch.update(orders, key, values=paid_values)
-        payment = _Payment(order_id, txn, amount_fen, line_rows, settings, tier_list, at)
-        staged = _stage_payment(tx, batch, ctx, payment, buyer, guard_buyer=True)
-        _stage_paid_event(batch, ctx, payment, staged)
-        if not _flush_payment(tx, batch, txn):
-            return None
-    return _paid_view({**order, **paid_values}, line_rows, staged.awards)
+        settings = settings_from_row(head, SETTINGS_PREFIX)
+        seen_settings.put(settings)
+        return _write_payment(
+            tx,
+            ctx,
+            order_id,
+            read,
+            settings,
+            txn=txn,
+            amount_fen=amount_fen,
+            at=at,
+            as_of_read=True,
+        )
+
+
+def _pay_as_created(
+    ctx: Ctx,
+    created: _CreatedOrder,
+    settings: TenantSettings,
+    *,
+    txn: str,
+    amount_fen: int,
+    at: datetime,
+) -> dict[str, Any] | None:
+    """Pay in one statement and nothing else, from what the order's creation read and the
+    settings as last read. Returns None as `_pay_in_one_statement` does, and also when the
+    buyer or the settings have changed since."""
+    with ctx.db.autocommit() as tx:
+        return _write_payment(
+            tx,
+            ctx,
+            created.order["id"],
+            created,
+            settings,
+            txn=txn,
+            amount_fen=amount_fen,
+            at=at,
+            as_of_read=False,
+        )
+
+
+def _write_payment(
+    tx: Connection,
+    ctx: Ctx,
+    order_id: str,
+    read: _CreatedOrder,
+    settings: TenantSettings,
+    *,
+    txn: str,
+    amount_fen: int,
+    at: datetime,
+    as_of_read: bool,
+) -> dict[str, Any] | None:
+    """The write of a payment in one statement, from `read` and `settings`: read just now on
+    the same connection (`as_of_read`), or earlier, when the settings too must be unchanged."""
+    order, buyer = read.order, read.buyer
+    if order["status"] != OrderStatus.CREATED.value or order["total_fen"] != amount_fen:
+        return None
+    if _binds_on_payment(settings, buyer):
+        return None
+    tier_list = cached_tiers(tx, settings)
+    if any(t.has_criteria for t in tier_list):
+        return None
+    key = {"tenant_id": ctx.tenant_id, "id": order_id}
+    batch = WriteBatch()
+    batch.require(orders, key, equal={"status": OrderStatus.CREATED.value, "total_fen": amount_fen})
+    if not as_of_read:
+        batch.check(
+            tenant_settings, {"tenant_id": ctx.tenant_id}, equal={"version": settings.version}
+        )
+    paid_values = {
+        "status": OrderStatus.PAID.value,
+        "paid_fen": amount_fen,
+        "paid_at": at,
+        "updated_at": at,
+    }
+    batch.update(orders, key, values=paid_values)
+    payment = _Payment(order_id, txn, amount_fen, read.sale_lines, settings, tier_list, at)
+    staged = _stage_payment(tx, batch, ctx, payment, buyer, guard_buyer=True)
+    _stage_paid_event(batch, ctx, payment, staged)
+    if not _flush_payment(tx, batch, txn):
+        return None
+    return _paid_view({**order, **paid_values}, read.lines, staged.awards)
 
 
 def _pay_with_locks(
@@ -537,12 +672,14 @@ def _pay_with_locks(
             tx, {"t_id": ctx.tenant_id, "o_id": order_id, "m_id": paid.buyer_id}
         )
         settings = settings_from_row(line_rows[0]._mapping, SETTINGS_PREFIX)
+        seen_settings.put(settings)
         buyer = buyer_from_row(line_rows[0]._mapping)
         if _binds_on_payment(settings, buyer):
             buyer = _bind_on_first_payment(tx, settings, buyer, ctx.actor, at)
         tier_list = cached_tiers(tx, settings)
         batch = WriteBatch()
-        payment = _Payment(order_id, txn, amount_fen, line_rows, settings, tier_list, at)
+        sale_lines = [_sale_line(line._mapping) for line in line_rows]
+        payment = _Payment(order_id, txn, amount_fen, sale_lines, settings, tier_list, at)
         staged = _stage_payment(tx, batch, ctx, payment, buyer, guard_buyer=False)
         staged.new_tier = apply_upgrade(
             tx,
@@ -554,7 +691,8 @@ def _pay_with_locks(
         )
         _stage_paid_event(batch, ctx, payment, staged)
         _flush_payment(tx, batch, txn)
-        return _paid_view(_summary(paid), line_rows, staged.awards), False
+        lines = [_line_view(line._mapping) for line in line_rows]
+        return _paid_view(_summary(paid), lines, staged.awards), False
 
 
 def _binds_on_payment(settings: TenantSettings, buyer: Buyer) -> bool:
@@ -573,7 +711,7 @@ class _Payment:
     order_id: str
     txn: str
     amount_fen: int
-    line_rows: Sequence[Any]
+    lines: Sequence[SaleLine]
     settings: TenantSettings
     tier_list: list[TierSpec]
     at: datetime
@@ -632,17 +770,7 @@ def _stage_payment(
         tier_list=payment.tier_list,
         order_id=payment.order_id,
         buyer=paid_buyer,
-        lines=[
-            SaleLine(
-                line_id=line.id,
-                sku=line.sku,
-                category=line.category,
-                ladder_role=line.ladder_role,
-                quantity=line.quantity,
-                base_fen=line.line_total_fen,
-            )
-            for line in payment.line_rows
-        ],
+        lines=payment.lines,
         at=at,
     )
     entries = [] if accrual is None else [accrual]
@@ -701,11 +829,11 @@ def _flush_payment(tx: Connection, batch: WriteBatch, txn: str) -> bool:
 
 
 def _paid_view(
-    order: Mapping[str, Any], line_rows: Sequence[Any], awards: Sequence[Award]
+    order: Mapping[str, Any], lines: Sequence[Mapping[str, Any]], awards: Sequence[Award]
 ) -> dict[str, Any]:
     return {
         **{k: order[k] for k in _SUMMARY_KEYS},
-        "lines": [_line_view(line._mapping) for line in line_rows],
+        "lines": [dict(line) for line in lines],
         "commissions": [
             {
                 "beneficiary_id": a.beneficiary_id,

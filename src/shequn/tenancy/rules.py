@@ -82,6 +82,7 @@ class TenantSettings:
     stage_criteria: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STAGE_CRITERIA))
     active_plan_id: str | None = None
     tiers_version: int = 0
+    version: int = 0
 
 
 _INT_BOUNDS: dict[str, tuple[int, int]] = {

@@ -259,6 +259,37 @@ def settings_columns() -> list[Any]:
     return [c.label(SETTINGS_PREFIX + c.name) for c in tenant_settings.c]
 
 
+class _SeenSettings:
+    """Each tenant's settings as this process last read them, for a use case that writes in one
+    statement with a check that they are still at the same `version` (and reads them afresh if
+    not), instead of reading them first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: dict[str, TenantSettings] = {}
+        self._lock = threading.Lock()
+
+    def put(self, settings: TenantSettings) -> None:
+        with self._lock:
+            known = self._items.get(settings.tenant_id)
+            if known is not None and known.version > settings.version:
+                return  # a read that finished late does not replace a newer one
+            if known is None and len(self._items) >= self._size:
+                del self._items[next(iter(self._items))]
+            self._items[settings.tenant_id] = settings
+
+    def get(self, tenant_id: str) -> TenantSettings | None:
+        with self._lock:
+            return self._items.get(tenant_id)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+seen_settings = _SeenSettings(1_000)
+
+
 def settings_from_row(row: Mapping[Any, Any], prefix: str = "") -> TenantSettings:
     def col(name: str) -> Any:
         return row[prefix + name]
@@ -283,13 +314,14 @@ def settings_from_row(row: Mapping[Any, Any], prefix: str = "") -> TenantSetting
         stage_criteria=dict(col("stage_criteria")),
         active_plan_id=col("active_plan_id"),
         tiers_version=col("tiers_version"),
+        version=col("version"),
     )
 
 
 def settings_view(settings: TenantSettings) -> dict[str, Any]:
     data = asdict(settings)
     data["binding_policy"] = data.pop("binding")
-    del data["tiers_version"]
+    del data["tiers_version"], data["version"]
     return data
 
 
@@ -317,7 +349,7 @@ def update_settings(ctx: Ctx, *, patch: dict[str, Any]) -> dict[str, Any]:
         tx.execute(
             update(tenant_settings)
             .where(tenant_settings.c.tenant_id == ctx.tenant_id)
-            .values(**columns, updated_at=now)
+            .values(**columns, version=tenant_settings.c.version + 1, updated_at=now)
         )
         updated = load_settings(tx, ctx.tenant_id)
         if updated.active_plan_id and (

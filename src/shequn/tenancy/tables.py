@@ -6,6 +6,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 from shequn.db import Fen, Id, JsonType, UTCDateTime, metadata
@@ -56,6 +57,9 @@ tenant_settings = Table(
     Column("active_plan_id", Id, nullable=True),
     # Bumped on every tier change, so processes can cache the tier list safely.
     Column("tiers_version", Integer, nullable=False, default=0),
+    # Bumped on every change of the row (tiers included), so that a process can tell whether
+    # the settings it read earlier are still current.
+    Column("version", Integer, nullable=False, default=0, server_default=text("0")),
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("tenant_id"),
 )

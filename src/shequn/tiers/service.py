@@ -50,7 +50,10 @@ def _bump_tiers_version(tx: Connection, tenant_id: str) -> None:
     tx.execute(
         update(tenant_settings)
         .where(tenant_settings.c.tenant_id == tenant_id)
-        .values(tiers_version=tenant_settings.c.tiers_version + 1)
+        .values(
+            tiers_version=tenant_settings.c.tiers_version + 1,
+            version=tenant_settings.c.version + 1,
+        )
     )
 
 
