@@ -159,7 +159,8 @@ class WriteBatch:
 
     def require(self, table: Table, key: Mapping[str, Any], *, equal: Mapping[str, Any]) -> None:
         """The row whose primary key is `key` must exist with these column values (None is
-        matched as null); it is locked until the transaction ends. Needs a `guard`."""
+        matched as null); it is locked until the transaction ends. Without a `guard`, the batch
+        takes effect if every `require` and `check` holds."""
         key_columns = _primary_key(table, key)
         _time_positions(table, key_columns + tuple(equal))
         self._requires.append(
@@ -169,7 +170,7 @@ class WriteBatch:
     def check(self, table: Table, key: Mapping[str, Any], *, equal: Mapping[str, Any]) -> None:
         """Like `require`, without the lock: the row is compared as the statement finds it
         (for a row many writers depend on and few change, such as a tenant's settings, whose
-        lock would queue them all). Needs a `guard`."""
+        lock would queue them all)."""
         key_columns = _primary_key(table, key)
         _time_positions(table, key_columns + tuple(equal))
         self._requires.append(
@@ -220,9 +221,7 @@ class WriteBatch:
         self._inserts.clear()
         self._updates.clear()
         self._updated_keys.clear()
-        if requires and guard is None:
-            raise BatchError("a batch that requires rows needs a guard")
-        if not ops and guard is None:
+        if not ops and guard is None and not requires:
             return Flushed(True, [])
         if tx.dialect.name == "postgresql":
             return _flush_postgres(tx, requires, guard, ops)
@@ -362,8 +361,13 @@ def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence
     parts = [f"r{n} AS ({_require_sql(r)})" for n, r in enumerate(requires)]
     if guard is not None:
         parts.append(f"g AS ({_guard_sql(guard, len(requires))})")
-    parts += [f"w{n} AS ({_op_sql(op, guard is not None)})" for n, op in enumerate(ops)]
-    counted = ["(SELECT count(*) FROM g)" if guard is not None else "1"]
+    elif requires:
+        # No update to hang the conditions on: the gate is their conjunction.
+        held = " AND ".join(f"EXISTS (SELECT 1 FROM r{n})" for n in range(len(requires)))
+        parts.append(f"g AS (SELECT 1 WHERE {held})")
+    gated = guard is not None or bool(requires)
+    parts += [f"w{n} AS ({_op_sql(op, gated)})" for n, op in enumerate(ops)]
+    counted = ["(SELECT count(*) FROM g)" if gated else "1"]
     counted += [
         f"(SELECT count(*) FROM w{n})" for n, op in enumerate(ops) if isinstance(op, _Update)
     ]

@@ -170,6 +170,40 @@ def test_a_guarded_batch_writes_nothing_when_a_condition_fails(ctx: Ctx, broken:
     assert _events_of(ctx, a) == []
 
 
+@pytest.mark.parametrize("lock", [True, False])
+@pytest.mark.parametrize("holds", [True, False])
+def test_conditions_without_a_guard_gate_the_whole_batch(ctx: Ctx, lock: bool, holds: bool) -> None:
+    # given two members, b with a team of 2
+    a, b = f.member(ctx), f.member(ctx)
+    with ctx.db.transaction() as tx:
+        bump = WriteBatch()
+        bump.update(members, {"tenant_id": ctx.tenant_id, "id": b}, increments={"team_count": 2})
+        bump.flush(tx)
+    before_a = _member_row(ctx, a)
+
+    # when a batch with no guard is conditioned on b's team (as it is, or as it is not)
+    batch = WriteBatch()
+    condition = batch.require if lock else batch.check
+    condition(members, {"tenant_id": ctx.tenant_id, "id": b}, equal={"team_count": 2})
+    condition(members, {"tenant_id": ctx.tenant_id, "id": a}, equal={"team_count": 0})
+    if not holds:
+        condition(members, {"tenant_id": ctx.tenant_id, "id": b}, equal={"direct_count": 9})
+    batch.insert(events, [_event(ctx, a, 3, {"gated": True})])
+    batch.update(members, {"tenant_id": ctx.tenant_id, "id": a}, increments={"direct_count": 1})
+    with ctx.db.transaction() as tx:
+        flushed = batch.flush(tx)
+
+    # then it writes everything if they all hold, and nothing otherwise
+    assert flushed.applied is holds
+    if holds:
+        assert flushed.matched == [1]
+        assert _member_row(ctx, a)["direct_count"] == before_a["direct_count"] + 1
+        assert len(_events_of(ctx, a)) == 1
+    else:
+        assert _member_row(ctx, a) == before_a
+        assert _events_of(ctx, a) == []
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("lock", [True, False])
 def test_a_checked_row_stays_free_for_other_writers(postgres_db: Database, lock: bool) -> None:
@@ -225,10 +259,6 @@ def test_misuse_is_refused_before_anything_is_sent(ctx: Ctx) -> None:
     renamed["nope"] = renamed.pop("actor")  # as many columns, not the same ones
     with pytest.raises(BatchError, match="different columns"):
         batch.insert(events, [_event(ctx, "m", 1, {}), renamed])
-    lone = WriteBatch()
-    lone.require(members, key, equal={"team_count": 0})
-    with ctx.db.transaction() as tx, pytest.raises(BatchError, match="needs a guard"):
-        lone.flush(tx)
     naive = WriteBatch()
     naive.insert(events, [{**_event(ctx, "m", 1, {}), "occurred_at": datetime(2026, 1, 1)}])
     with ctx.db.transaction() as tx, pytest.raises(BatchError, match="naive datetime"):

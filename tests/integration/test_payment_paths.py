@@ -176,7 +176,7 @@ def test_the_three_ways_of_paying_write_the_same(
 
     # when the same payments find no creation remembered (another process made the orders)
     ways.clear()
-    monkeypatch.setattr(orders_service._recent_orders, "add", lambda *args: None)
+    monkeypatch.setattr(orders_service._recent_orders, "put", lambda *args: None)
     read = _fresh(db)
     _two_payments(read)
     assert ways == Counter({"one statement": 2})
@@ -274,7 +274,7 @@ def test_a_payment_that_finds_its_buyer_changed_takes_the_locking_way(
     postgres_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # given a buyer with two unpaid orders, made by another process
-    monkeypatch.setattr(orders_service._recent_orders, "add", lambda *args: None)
+    monkeypatch.setattr(orders_service._recent_orders, "put", lambda *args: None)
     ctx = _fresh(postgres_db)
     parent, buyer = f.chain(ctx, 2)
     f.product(ctx, price_fen=10_000)

@@ -225,11 +225,11 @@ def update_product(ctx: Ctx, *, sku: str, **fields: Any) -> dict[str, Any]:
     now = ctx.clock.now()
     with ctx.db.transaction() as tx:
         row = _require_product(tx, ctx.tenant_id, sku)
-        if values:
+        if values or tier_prices is not None:
             tx.execute(
                 update(products)
                 .where(products.c.tenant_id == ctx.tenant_id, products.c.id == row.id)
-                .values(**values, updated_at=now)
+                .values(**values, version=products.c.version + 1, updated_at=now)
             )
         if tier_prices is not None:
             _write_tier_prices(tx, ctx.tenant_id, row.id, tier_prices)

@@ -3,10 +3,12 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Index,
+    Integer,
     PrimaryKeyConstraint,
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 from shequn.db import Fen, Id, UTCDateTime, metadata
@@ -24,6 +26,9 @@ products = Table(
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # Bumped on every change of the product or of its tier prices, so that a process can tell
+    # whether a product it read earlier is still current.
+    Column("version", Integer, nullable=False, default=0, server_default=text("0")),
     PrimaryKeyConstraint("tenant_id", "id"),
     UniqueConstraint("tenant_id", "sku"),
     Index(None, "tenant_id", "category"),

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import BigInteger, Connection, Row, String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql
@@ -60,6 +60,8 @@ from shequn.tiers.rules import TierSpec, tier_price
 from shequn.tiers.service import apply_upgrade, cached_tiers
 from shequn.tiers.tables import tiers
 
+K = TypeVar("K")
+V = TypeVar("V")
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
 
@@ -126,6 +128,7 @@ def _order_context_query(sku_matches: Any) -> Any:
             products.c.ladder_role,
             products.c.category,
             products.c.active,
+            products.c.version.label("product_version"),
             product_tier_prices.c.member_price_fen,
             *buyer_columns(),
         )
@@ -275,7 +278,11 @@ def create_order(
     attributed_sharer_id: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Price the lines at the buyer's tier and record the order. Returns (order, replayed):
-    the same idempotency key with the same request returns the first order."""
+    the same idempotency key with the same request returns the first order.
+
+    The order and its lines and event are one statement, after one read of the buyer and the
+    products (`_create_as_read`); with nothing read first when this process has seen the buyer,
+    the products and the tenant's settings lately (`_create_as_seen`)."""
     if not 1 <= len(lines) <= MAX_LINES:
         raise InvalidInput("order_lines_invalid", max=MAX_LINES)
     wanted: list[tuple[str, int]] = []
@@ -286,134 +293,285 @@ def create_order(
         wanted.append((sku, quantity))
     if len({sku for sku, _ in wanted}) != len(wanted):
         raise InvalidInput("order_sku_repeated")
-    key = _clean_key(idempotency_key)
-    request_hash = _request_hash(buyer_id, wanted, attributed_sharer_id)
-    now = ctx.clock.now()
-    order_id = new_id("ord")
+    request = _OrderRequest(
+        order_id=new_id("ord"),
+        buyer_id=buyer_id,
+        wanted=wanted,
+        key=_clean_key(idempotency_key),
+        request_hash=_request_hash(buyer_id, wanted, attributed_sharer_id),
+        sharer_id=attributed_sharer_id,
+        at=ctx.clock.now(),
+    )
     try:
-        # The order and its lines and event are one statement: nothing else needs the
-        # transaction, and on PostgreSQL there is then none to open and commit.
-        with ctx.db.autocommit() as tx:
-            found_rows = _order_context.all(
-                tx,
-                {
-                    "t_id": ctx.tenant_id,
-                    "m_id": buyer_id,
-                    "key": key,
-                    "skus": [sku for sku, _ in wanted],
-                },
-            )
-            replay_id = found_rows[0].replay_id if found_rows else None
-            if key is not None and (replay_id is not None or not found_rows):
-                replay = _replay(tx, ctx.tenant_id, key, request_hash)
-                if replay is not None:
-                    return replay, True
-            if not found_rows:
-                raise NotFound("member_not_found", id=buyer_id)
-            if attributed_sharer_id is not None:
-                if attributed_sharer_id == buyer_id:
-                    raise InvalidInput("self_referral")
-                require_member(tx, ctx.tenant_id, attributed_sharer_id)
-            found = {r.sku: r for r in found_rows if r.product_id is not None}
-            for sku, _ in wanted:
-                if sku not in found:
-                    raise NotFound("product_not_found", sku=sku)
-                if not found[sku].active:
-                    raise Conflict("product_inactive", sku=sku)
-            buyer_tier_id = found_rows[0].tier_id
-            discount_bp = found_rows[0].discount_bp or 0
-            line_rows = []
-            subtotal = total = 0
-            for number, (sku, quantity) in enumerate(wanted, start=1):
-                product = found[sku]
-                unit = tier_price(
-                    product.price_fen,
-                    discount_bp=discount_bp,
-                    explicit_fen=product.member_price_fen if buyer_tier_id else None,
-                )
-                subtotal += product.price_fen * quantity
-                total += unit * quantity
-                line_rows.append(
-                    {
-                        "tenant_id": ctx.tenant_id,
-                        "id": new_id("ol"),
-                        "order_id": order_id,
-                        "line_no": number,
-                        "product_id": product.product_id,
-                        "sku": sku,
-                        "name": product.name,
-                        "ladder_role": product.ladder_role,
-                        "category": product.category,
-                        "quantity": quantity,
-                        "list_price_fen": product.price_fen,
-                        "unit_price_fen": unit,
-                        "line_total_fen": unit * quantity,
-                        "refunded_fen": 0,
-                    }
-                )
-            if total > MAX_AMOUNT_FEN:
-                raise InvalidInput("order_total_too_large")
-            order_values = {
-                "tenant_id": ctx.tenant_id,
-                "id": order_id,
-                "buyer_id": buyer_id,
-                "status": OrderStatus.CREATED.value,
-                "subtotal_fen": subtotal,
-                "discount_fen": subtotal - total,
-                "total_fen": total,
-                "paid_fen": 0,
-                "refunded_fen": 0,
-                "buyer_tier_id": buyer_tier_id,
-                "attributed_sharer_id": attributed_sharer_id,
-                "idempotency_key": key,
-                "request_hash": request_hash,
-                "created_at": now,
-                "updated_at": now,
-            }
-            batch = WriteBatch()
-            batch.insert(orders, [order_values])
-            batch.insert(order_lines, line_rows)
-            stage_events(
-                batch,
-                tenant_id=ctx.tenant_id,
-                actor=ctx.actor,
-                at=now,
-                items=[
-                    Event(
-                        "OrderCreated",
-                        "order",
-                        order_id,
-                        {
-                            "buyer_id": buyer_id,
-                            "total_fen": total,
-                            "sharer_id": attributed_sharer_id,
-                        },
-                    )
-                ],
-            )
-            batch.flush(tx)
-            summary = {k: order_values.get(k) for k in _SUMMARY_KEYS}
-            views = [_line_view(r) for r in line_rows]
-            _recent_orders.add(
-                ctx.tenant_id,
-                order_id,
-                _CreatedOrder(
-                    order=summary,
-                    lines=tuple(views),
-                    sale_lines=tuple(_sale_line(r) for r in line_rows),
-                    buyer=buyer_from_row(found_rows[0]._mapping),
-                ),
-            )
-            return {**summary, "lines": [dict(v) for v in views]}, False
+        if attributed_sharer_id is None:
+            view = _create_as_seen(ctx, request)
+            if view is not None:
+                return view, False
+        return _create_as_read(ctx, request)
     except IntegrityError:
-        if key is None:
+        if request.key is None:
             raise
     # Lost a race on the idempotency key: the winner's order is the answer.
     with ctx.db.read() as tx:
-        replay = _replay(tx, ctx.tenant_id, key, request_hash)
+        replay = _replay(tx, ctx.tenant_id, request.key, request.request_hash)
     if replay is None:
         raise Conflict("idempotency_key_in_use")
     return replay, True
+
+
+@dataclass(frozen=True)
+class _OrderRequest:
+    order_id: str
+    buyer_id: str
+    wanted: Sequence[tuple[str, int]]  # (sku, quantity), in the order asked
+    key: str | None
+    request_hash: str
+    sharer_id: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class _ProductSeen:
+    """A product as an order read it, with its member price at one tier (None: no tier, or no
+    explicit price at it)."""
+
+    product_id: str
+    sku: str
+    name: str
+    price_fen: int
+    ladder_role: str
+    category: str | None
+    active: bool
+    member_price_fen: int | None
+    version: int
+
+
+class _Seen(Generic[K, V]):
+    """Values this process read lately, at most `size`, the oldest forgotten first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: K, value: V) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+            if len(self._items) >= self._size:
+                del self._items[next(iter(self._items))]
+            self._items[key] = value
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            return self._items.get(key)
+
+    def take(self, key: K) -> V | None:
+        with self._lock:
+            return self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# What orders and payments read lately, to write without reading first (see `_create_as_seen`
+# and `_pay_as_created`): the buyers as last read or paid for, by (tenant, member); the
+# products with their member price, by (tenant, sku, tier of the buyer).
+_buyers_seen: _Seen[tuple[str, str], Buyer] = _Seen(20_000)
+_products_seen: _Seen[tuple[str, str, str | None], _ProductSeen] = _Seen(5_000)
+
+
+def _create_as_read(ctx: Ctx, request: _OrderRequest) -> tuple[dict[str, Any], bool]:
+    """Read the buyer, its tier and the products, then write the order in one statement."""
+    key = request.key
+    with ctx.db.autocommit() as tx:
+        found_rows = _order_context.all(
+            tx,
+            {
+                "t_id": ctx.tenant_id,
+                "m_id": request.buyer_id,
+                "key": key,
+                "skus": [sku for sku, _ in request.wanted],
+            },
+        )
+        replay_id = found_rows[0].replay_id if found_rows else None
+        if key is not None and (replay_id is not None or not found_rows):
+            replay = _replay(tx, ctx.tenant_id, key, request.request_hash)
+            if replay is not None:
+                return replay, True
+        if not found_rows:
+            raise NotFound("member_not_found", id=request.buyer_id)
+        sharer = request.sharer_id
+        if sharer is not None:
+            if sharer == request.buyer_id:
+                raise InvalidInput("self_referral")
+            require_member(tx, ctx.tenant_id, sharer)
+        buyer = buyer_from_row(found_rows[0]._mapping)
+        found: dict[str, _ProductSeen] = {}
+        for r in found_rows:
+            if r.product_id is not None:
+                found[r.sku] = _ProductSeen(
+                    product_id=r.product_id,
+                    sku=r.sku,
+                    name=r.name,
+                    price_fen=r.price_fen,
+                    ladder_role=r.ladder_role,
+                    category=r.category,
+                    active=r.active,
+                    member_price_fen=r.member_price_fen,
+                    version=r.product_version,
+                )
+        for sku, _ in request.wanted:
+            if sku not in found:
+                raise NotFound("product_not_found", sku=sku)
+            if not found[sku].active:
+                raise Conflict("product_inactive", sku=sku)
+        order = _draft(ctx, request, buyer, found, found_rows[0].discount_bp or 0)
+        order.batch.flush(tx)
+    _buyers_seen.put((ctx.tenant_id, buyer.id), buyer)
+    for product in found.values():
+        _products_seen.put((ctx.tenant_id, product.sku, buyer.tier_id), product)
+    return _created(ctx, request, order, buyer), False
+
+
+def _create_as_seen(ctx: Ctx, request: _OrderRequest) -> dict[str, Any] | None:
+    """Write the order in one statement from the buyer, products and settings this process saw
+    lately, checking in the statement (without locks) that the buyer's tier, each product and
+    the settings (tier discounts included) are still as seen. None if something is not known
+    or has changed: nothing is then written, and the order is made as read."""
+    tenant_id = ctx.tenant_id
+    settings = seen_settings.get(tenant_id)
+    buyer = _buyers_seen.get((tenant_id, request.buyer_id))
+    if settings is None or buyer is None:
+        return None
+    found: dict[str, _ProductSeen] = {}
+    for sku, _ in request.wanted:
+        product = _products_seen.get((tenant_id, sku, buyer.tier_id))
+        if product is None or not product.active:
+            return None
+        found[sku] = product
+    with ctx.db.autocommit() as tx:
+        discount_bp = 0
+        if buyer.tier_id is not None:
+            tier = next((t for t in cached_tiers(tx, settings) if t.id == buyer.tier_id), None)
+            if tier is None:
+                return None
+            discount_bp = tier.discount_bp
+        order = _draft(ctx, request, buyer, found, discount_bp)
+        batch = order.batch
+        batch.check(
+            members, {"tenant_id": tenant_id, "id": buyer.id}, equal={"tier_id": buyer.tier_id}
+        )
+        batch.check(tenant_settings, {"tenant_id": tenant_id}, equal={"version": settings.version})
+        for product in found.values():
+            batch.check(
+                products,
+                {"tenant_id": tenant_id, "id": product.product_id},
+                equal={"version": product.version},
+            )
+        if not batch.flush(tx).applied:
+            return None
+    return _created(ctx, request, order, buyer)
+
+
+@dataclass(frozen=True)
+class _Draft:
+    values: dict[str, Any]  # the order's row
+    line_rows: list[dict[str, Any]]
+    batch: WriteBatch  # the order, its lines and its event
+
+
+def _draft(
+    ctx: Ctx,
+    request: _OrderRequest,
+    buyer: Buyer,
+    found: Mapping[str, _ProductSeen],
+    discount_bp: int,
+) -> _Draft:
+    """The order's rows, priced at the buyer's tier, in a batch."""
+    order_id, now = request.order_id, request.at
+    line_rows = []
+    subtotal = total = 0
+    for number, (sku, quantity) in enumerate(request.wanted, start=1):
+        product = found[sku]
+        unit = tier_price(
+            product.price_fen,
+            discount_bp=discount_bp,
+            explicit_fen=product.member_price_fen if buyer.tier_id else None,
+        )
+        subtotal += product.price_fen * quantity
+        total += unit * quantity
+        line_rows.append(
+            {
+                "tenant_id": ctx.tenant_id,
+                "id": new_id("ol"),
+                "order_id": order_id,
+                "line_no": number,
+                "product_id": product.product_id,
+                "sku": sku,
+                "name": product.name,
+                "ladder_role": product.ladder_role,
+                "category": product.category,
+                "quantity": quantity,
+                "list_price_fen": product.price_fen,
+                "unit_price_fen": unit,
+                "line_total_fen": unit * quantity,
+                "refunded_fen": 0,
+            }
+        )
+    if total > MAX_AMOUNT_FEN:
+        raise InvalidInput("order_total_too_large")
+    values = {
+        "tenant_id": ctx.tenant_id,
+        "id": order_id,
+        "buyer_id": request.buyer_id,
+        "status": OrderStatus.CREATED.value,
+        "subtotal_fen": subtotal,
+        "discount_fen": subtotal - total,
+        "total_fen": total,
+        "paid_fen": 0,
+        "refunded_fen": 0,
+        "buyer_tier_id": buyer.tier_id,
+        "attributed_sharer_id": request.sharer_id,
+        "idempotency_key": request.key,
+        "request_hash": request.request_hash,
+        "created_at": now,
+        "updated_at": now,
+    }
+    batch = WriteBatch()
+    batch.insert(orders, [values])
+    batch.insert(order_lines, line_rows)
+    stage_events(
+        batch,
+        tenant_id=ctx.tenant_id,
+        actor=ctx.actor,
+        at=now,
+        items=[
+            Event(
+                "OrderCreated",
+                "order",
+                order_id,
+                {"buyer_id": request.buyer_id, "total_fen": total, "sharer_id": request.sharer_id},
+            )
+        ],
+    )
+    return _Draft(values, line_rows, batch)
+
+
+def _created(ctx: Ctx, request: _OrderRequest, order: _Draft, buyer: Buyer) -> dict[str, Any]:
+    """Remember a written order for its payment (`_pay_as_created`); its view."""
+    summary = {k: order.values.get(k) for k in _SUMMARY_KEYS}
+    views = [_line_view(r) for r in order.line_rows]
+    _recent_orders.put(
+        (ctx.tenant_id, request.order_id),
+        _CreatedOrder(
+            order=summary,
+            lines=tuple(views),
+            sale_lines=tuple(_sale_line(r) for r in order.line_rows),
+            buyer=buyer,
+        ),
+    )
+    return {**summary, "lines": [dict(v) for v in views]}
 
 
 _SUMMARY_KEYS = (
@@ -464,7 +622,7 @@ def pay_order(
     if not 0 <= amount_fen <= MAX_AMOUNT_FEN:
         raise InvalidInput("amount_invalid", field="amount_fen")
     now = ctx.clock.now()
-    created = _recent_orders.take(ctx.tenant_id, order_id)
+    created = _recent_orders.take((ctx.tenant_id, order_id))
     settings = seen_settings.get(ctx.tenant_id)
     if created is not None and settings is not None:
         paid = _pay_as_created(ctx, created, settings, txn=txn, amount_fen=amount_fen, at=now)
@@ -487,36 +645,13 @@ class _CreatedOrder:
     buyer: Buyer
 
 
-class _RecentOrders:
-    """The orders this process created and that have not been paid through it yet, the oldest
-    forgotten first. A shop's payment callback follows its order within moments, mostly to the
-    same process (the same client connection); paying from what the creation read, and from the
-    settings this process last read (`seen_settings`), saves the payment its read. What may have
-    changed since is checked by the payment's write: the order still unpaid (and locked), the
-    buyer's facts and chain unchanged, the settings at the same version; if not, the payment
-    reads afresh."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: dict[tuple[str, str], _CreatedOrder] = {}
-        self._lock = threading.Lock()
-
-    def add(self, tenant_id: str, order_id: str, created: _CreatedOrder) -> None:
-        with self._lock:
-            if len(self._items) >= self._size:
-                del self._items[next(iter(self._items))]
-            self._items[(tenant_id, order_id)] = created
-
-    def take(self, tenant_id: str, order_id: str) -> _CreatedOrder | None:
-        with self._lock:
-            return self._items.pop((tenant_id, order_id), None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_recent_orders = _RecentOrders(2_048)
+# The orders this process created and that have not been paid through it yet. A shop's payment
+# callback follows its order within moments, mostly to the same process (the same client
+# connection); paying from what the creation read, and from the settings this process last read
+# (`seen_settings`), saves the payment its read. What may have changed since is checked by the
+# payment's write: the order still unpaid (and locked), the buyer's facts and chain unchanged,
+# the settings at the same version; if not, the payment reads afresh.
+_recent_orders: _Seen[tuple[str, str], _CreatedOrder] = _Seen(2_048)
 
 
 def _sale_line(line: Mapping[str, Any]) -> SaleLine:
@@ -654,6 +789,7 @@ def _write_payment(
     _stage_paid_event(batch, ctx, payment, staged)
     if not _flush_payment(tx, batch, txn):
         return None
+    _buyers_seen.put((ctx.tenant_id, buyer.id), staged.buyer)
     return _paid_view({**order, **paid_values}, read.lines, staged.awards)
 
 
@@ -691,6 +827,7 @@ def _pay_with_locks(
         )
         _stage_paid_event(batch, ctx, payment, staged)
         _flush_payment(tx, batch, txn)
+        _buyers_seen.take((ctx.tenant_id, buyer.id))  # its tier may have changed
         lines = [_line_view(line._mapping) for line in line_rows]
         return _paid_view(_summary(paid), lines, staged.awards), False
 
