@@ -31,6 +31,7 @@ import functools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, literal, select, update
@@ -71,6 +72,7 @@ class _Require:
     key: tuple[tuple[str, Any], ...]
     equal: tuple[tuple[str, Any], ...]
     lock: bool = True
+    returning: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,12 @@ class _Guard:
 @dataclass(frozen=True)
 class Flushed:
     """What a flush did: whether it took effect (always, without a guard) and how many rows
-    each `update` matched, in the order the updates were first added."""
+    each `update` matched, in the order the updates were first added; and, if it took effect,
+    the columns each `check` with `returning` read, in the order the checks were added."""
 
     applied: bool
     matched: list[int]
+    returned: list[dict[str, Any]] = field(default_factory=list)
 
 
 _Op = _Insert | _Update
@@ -167,18 +171,27 @@ class WriteBatch:
             _Require(table, tuple((c, key[c]) for c in key_columns), tuple(equal.items()))
         )
 
-    def check(self, table: Table, key: Mapping[str, Any], *, equal: Mapping[str, Any]) -> None:
+    def check(
+        self,
+        table: Table,
+        key: Mapping[str, Any],
+        *,
+        equal: Mapping[str, Any],
+        returning: Sequence[str] = (),
+    ) -> None:
         """Like `require`, without the lock: the row is compared as the statement finds it
         (for a row many writers depend on and few change, such as a tenant's settings, whose
-        lock would queue them all)."""
+        lock would queue them all). The `returning` columns of the row, as the statement read
+        it, come back in `Flushed.returned`."""
         key_columns = _primary_key(table, key)
-        _time_positions(table, key_columns + tuple(equal))
+        _time_positions(table, key_columns + tuple(equal) + tuple(returning))
         self._requires.append(
             _Require(
                 table,
                 tuple((c, key[c]) for c in key_columns),
                 tuple(equal.items()),
                 lock=False,
+                returning=tuple(returning),
             )
         )
 
@@ -324,7 +337,8 @@ def _require_sql(check: _Require) -> str:
         f"{c} IS NOT DISTINCT FROM {_param(t, c)}" for c, _ in check.equal
     ]
     locking = " FOR UPDATE" if check.lock else ""
-    return f"SELECT 1 FROM {t.name} WHERE {' AND '.join(conditions)}{locking}"
+    columns = ", ".join(check.returning) or "1"
+    return f"SELECT {columns} FROM {t.name} WHERE {' AND '.join(conditions)}{locking}"
 
 
 def _guard_sql(guard: _Guard, requires: int) -> str:
@@ -341,7 +355,13 @@ def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence
     cached by shape."""
     key = (
         tuple(
-            (r.table.name, tuple(c for c, _ in r.key), tuple(c for c, _ in r.equal), r.lock)
+            (
+                r.table.name,
+                tuple(c for c, _ in r.key),
+                tuple(c for c, _ in r.equal),
+                r.lock,
+                r.returning,
+            )
             for r in requires
         ),
         None
@@ -371,6 +391,7 @@ def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence
     counted += [
         f"(SELECT count(*) FROM w{n})" for n, op in enumerate(ops) if isinstance(op, _Update)
     ]
+    counted += [f"(SELECT {c} FROM r{n})" for n, r in enumerate(requires) for c in r.returning]
     text = f"WITH {', '.join(parts)} SELECT {', '.join(counted)}"
     with _sql_cache_lock:
         if len(_sql_cache) > 1_000:
@@ -417,7 +438,24 @@ def _flush_postgres(
     finally:
         cursor.close()
     assert counts is not None
-    return Flushed(bool(counts[0]), [int(v) for v in counts[1:]])
+    updates = sum(1 for op in ops if isinstance(op, _Update))
+    applied = bool(counts[0])
+    returned: list[dict[str, Any]] = []
+    position = 1 + updates
+    for r in requires:
+        if r.returning:
+            values = counts[position : position + len(r.returning)]
+            returned.append(_as_read(r.table, dict(zip(r.returning, values, strict=True))))
+            position += len(r.returning)
+    return Flushed(applied, [int(v) for v in counts[1 : 1 + updates]], returned if applied else [])
+
+
+def _as_read(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """Timestamps as the table's own type reads them (aware, in UTC)."""
+    for name, value in row.items():
+        if value is not None and isinstance(table.c[name].type, UTCDateTime):
+            row[name] = value.astimezone(UTC)
+    return row
 
 
 # --- SQLite and anything else: one statement per operation ------------------------------------
@@ -430,16 +468,21 @@ def _flush_generic(
 ) -> Flushed:
     # Nothing is written until every check has passed, so a batch that does not apply leaves
     # the caller's transaction as it found it.
+    returned: list[dict[str, Any]] = []
     for r in requires:
         t = r.table
         conditions = [t.c[c] == v for c, v in r.key] + [
             t.c[c].is_not_distinct_from(v) for c, v in r.equal
         ]
-        query = select(literal(1)).where(*conditions)
+        columns: list[Any] = [t.c[c] for c in r.returning] or [literal(1)]
+        query = select(*columns).where(*conditions)
         if r.lock:
             query = query.with_for_update()
-        if tx.execute(query).first() is None:
+        found = tx.execute(query).first()
+        if found is None:
             return Flushed(False, [])
+        if r.returning:
+            returned.append(dict(zip(r.returning, found, strict=True)))
     if guard is not None:
         t = guard.table
         _pairs_params(t, guard.values)
@@ -472,7 +515,7 @@ def _flush_generic(
                 statement, {f"b_{n}": value for n, value in zip(names, row, strict=True)}
             ).rowcount
         matched.append(total)
-    return Flushed(True, matched)
+    return Flushed(True, matched, returned)
 
 
 def _generic_update(op: _Update) -> Any:

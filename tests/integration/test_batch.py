@@ -204,6 +204,40 @@ def test_conditions_without_a_guard_gate_the_whole_batch(ctx: Ctx, lock: bool, h
         assert _events_of(ctx, a) == []
 
 
+@pytest.mark.parametrize("holds", [True, False])
+def test_a_check_returns_the_row_as_the_statement_read_it(ctx: Ctx, holds: bool) -> None:
+    # given a member with a team of 3
+    a = f.member(ctx)
+    with ctx.db.transaction() as tx:
+        bump = WriteBatch()
+        bump.update(members, {"tenant_id": ctx.tenant_id, "id": a}, increments={"team_count": 3})
+        bump.flush(tx)
+    row = _member_row(ctx, a)
+
+    # when a batch checks it and asks for some of its columns
+    batch = WriteBatch()
+    batch.check(
+        members,
+        {"tenant_id": ctx.tenant_id, "id": a},
+        equal={"team_count": 3 if holds else 4},
+        returning=("team_count", "tier_id", "created_at"),
+    )
+    batch.insert(events, [_event(ctx, a, 4, {"returned": True})])
+    with ctx.db.transaction() as tx:
+        flushed = batch.flush(tx)
+
+    # then they come back as read (timestamps in UTC) if the batch took effect, else nothing
+    assert flushed.applied is holds
+    if holds:
+        assert flushed.returned == [
+            {"team_count": 3, "tier_id": None, "created_at": row["created_at"]}
+        ]
+        assert flushed.returned[0]["created_at"].utcoffset() == timedelta(0)
+    else:
+        assert flushed.returned == []
+        assert _events_of(ctx, a) == []
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("lock", [True, False])
 def test_a_checked_row_stays_free_for_other_writers(postgres_db: Database, lock: bool) -> None:

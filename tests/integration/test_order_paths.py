@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from itertools import count
 from typing import Any
 
 import pytest
@@ -70,18 +71,18 @@ def _shop(db: Database) -> tuple[Ctx, str, str]:
 def _orders_made(ctx: Ctx, buyers: tuple[str, str]) -> None:
     """Each buyer orders and pays three times, the same lines each time."""
     for n in range(3):
-        for buyer in buyers:
+        for i, buyer in enumerate(buyers):
             order, replayed = create_order(
                 ctx,
                 buyer_id=buyer,
                 lines=[{"sku": "CORE-1", "quantity": 2}, {"sku": "BAIT-1", "quantity": 1}],
-                idempotency_key=f"k-{buyer[-6:]}-{n}",
+                idempotency_key=f"k-{i}-{n}",
             )
             assert replayed is False
             pay_order(
                 ctx,
                 order_id=order["id"],
-                provider_txn_id=f"wx-{buyer[-6:]}-{n}",
+                provider_txn_id=f"wx-{i}-{n}",
                 amount_fen=order["total_fen"],
             )
 
@@ -164,12 +165,18 @@ def _tier_of(ctx: Ctx, member: str) -> str:
         )
 
 
+_payments = count(1)
+
+
 def _seen_once(ctx: Ctx, buyer: str) -> None:
     """An order paid for `buyer`, so that this process has seen the buyer, the product and the
     settings."""
     order, _ = create_order(ctx, buyer_id=buyer, lines=[{"sku": "CORE-1", "quantity": 1}])
     pay_order(
-        ctx, order_id=order["id"], provider_txn_id=f"wx-seen-{buyer}", amount_fen=order["total_fen"]
+        ctx,
+        order_id=order["id"],
+        provider_txn_id=f"wx-seen-{next(_payments)}",
+        amount_fen=order["total_fen"],
     )
 
 
@@ -272,3 +279,40 @@ def test_a_key_used_again_replays_the_order_written_as_seen(
             )
         ).all()
     assert [r.id for r in keyed] == [first["id"]]
+
+
+def test_an_order_as_seen_pays_from_the_buyer_as_it_now_is(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a buyer seen by this process, whose next order another process then made and paid
+    ctx, vip, _ = _shop(db)
+    _seen_once(ctx, vip)
+    monkeypatch.setattr(orders_service._buyers_seen, "put", lambda *args: None)
+    monkeypatch.setattr(orders_service._recent_orders, "put", lambda *args: None)
+    _seen_once(ctx, vip)
+    monkeypatch.undo()
+
+    # when this process makes and pays the buyer's next order
+    ways = _count_ways(monkeypatch)
+    order, _ = create_order(ctx, buyer_id=vip, lines=[{"sku": "CORE-1", "quantity": 1}])
+    paid = orders_service._pay_as_created
+    paid_as_created: list[bool] = []
+
+    def spied(*args: Any, **kw: Any) -> Any:
+        result = paid(*args, **kw)
+        paid_as_created.append(result is not None)
+        return result
+
+    monkeypatch.setattr(orders_service, "_pay_as_created", spied)
+    pay_order(ctx, order_id=order["id"], provider_txn_id="wx-third", amount_fen=order["total_fen"])
+
+    # then the order was written as seen and paid from the buyer its write found: three orders
+    assert ways == Counter({"as seen": 1})
+    assert paid_as_created == [True]
+    with ctx.db.read() as tx:
+        facts = tx.execute(
+            select(members.c.paid_order_count, members.c.paid_total_fen).where(
+                members.c.tenant_id == ctx.tenant_id, members.c.id == vip
+            )
+        ).one()
+    assert tuple(facts) == (3, 3 * 8_800)

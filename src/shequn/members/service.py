@@ -437,7 +437,7 @@ def update_member(
 
 
 BUYER_PREFIX = "buyer_"
-_BUYER_COLUMNS = (
+BUYER_COLUMNS = (
     "id",
     "tier_id",
     "referrer_id",
@@ -485,7 +485,7 @@ class Buyer:
 def buyer_columns() -> list[Any]:
     """The buyer's columns labelled with `BUYER_PREFIX`, for a use case that reads (and locks)
     the buyer in the same statement as its other rows."""
-    return [members.c[name].label(BUYER_PREFIX + name) for name in _BUYER_COLUMNS]
+    return [members.c[name].label(BUYER_PREFIX + name) for name in BUYER_COLUMNS]
 
 
 def buyer_from_row(row: Mapping[Any, Any], prefix: str = BUYER_PREFIX) -> Buyer:

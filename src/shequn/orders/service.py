@@ -26,6 +26,7 @@ from shequn.ids import new_id
 from shequn.ledger.rules import Posting, Purpose, brand_account, system_account
 from shequn.ledger.service import JournalEntry, post_transaction, stage_entries
 from shequn.members.service import (
+    BUYER_COLUMNS,
     Buyer,
     buyer_columns,
     buyer_from_row,
@@ -459,8 +460,13 @@ def _create_as_seen(ctx: Ctx, request: _OrderRequest) -> dict[str, Any] | None:
             discount_bp = tier.discount_bp
         order = _draft(ctx, request, buyer, found, discount_bp)
         batch = order.batch
+        # The buyer as the statement finds it: its purchase facts may have moved since it was
+        # seen (another process paid an order of it), and its payment starts from them.
         batch.check(
-            members, {"tenant_id": tenant_id, "id": buyer.id}, equal={"tier_id": buyer.tier_id}
+            members,
+            {"tenant_id": tenant_id, "id": buyer.id},
+            equal={"tier_id": buyer.tier_id},
+            returning=BUYER_COLUMNS,
         )
         batch.check(tenant_settings, {"tenant_id": tenant_id}, equal={"version": settings.version})
         for product in found.values():
@@ -469,9 +475,12 @@ def _create_as_seen(ctx: Ctx, request: _OrderRequest) -> dict[str, Any] | None:
                 {"tenant_id": tenant_id, "id": product.product_id},
                 equal={"version": product.version},
             )
-        if not batch.flush(tx).applied:
+        flushed = batch.flush(tx)
+        if not flushed.applied:
             return None
-    return _created(ctx, request, order, buyer)
+    current = buyer_from_row(flushed.returned[0], prefix="")
+    _buyers_seen.put((tenant_id, current.id), current)
+    return _created(ctx, request, order, current)
 
 
 @dataclass(frozen=True)
