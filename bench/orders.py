@@ -11,27 +11,55 @@ The benchmark
    with an ANALYZE every few hundred orders, then VACUUM ANALYZE; so the orders, payments and
    commission tables are not empty when the server's prepared statements get their plans,
    as in any real deployment (`--history 0` leaves them empty);
-4. starts the API server (`shequn serve`, which gives each worker process a socket of its own) as
-   a separate process and waits for `/healthz`;
+4. creates pgbench's database and initialises it (`pgbench -i -q -s`), takes one `CHECKPOINT`,
+   so that neither side inherits the seeding's or the initialisation's dirty pages, then starts
+   the API server (`shequn serve`, which gives each worker process a socket of its own) as a
+   separate process and waits for `/healthz`;
 5. drives paid orders from concurrent keep-alive clients: `POST /api/v1/orders` with an
    idempotency key, then `POST /api/v1/orders/{id}/pay` with the amount due. The clients run
    in this process and share the cores with the server and PostgreSQL, so they are kept cheap:
    an `asyncio.Protocol` per connection, requests formatted from a prebuilt template, responses
    parsed from the bytes (status, Content-Length, and of a created order only its id and
-   total); only error bodies are decoded as JSON;
-6. stops the server and runs pgbench (TPC-B, the default script) with the same number of
-   clients against a database of its own; both measured phases start right after a
-   `CHECKPOINT`, so neither inherits the other's (or the seeding's) dirty pages, and the
-   report says how many checkpoints began during each;
-7. checks the books: two commission lines per paid order, as many paid orders added during
-   the load as the clients counted (the history, counted after seeding, is left out), cached
-   balances equal to their postings, every journal transaction balanced;
+   total); only error bodies are decoded as JSON. A warm-up of `--warmup` seconds comes first,
+   unmeasured;
+6. measures in `--rounds` rounds, each `--duration`/rounds seconds of orders then
+   `--pgbench-duration`/rounds seconds (whole seconds, at least one) of pgbench (TPC-B, the
+   default script, with as many clients) on its own database. The speed of this machine's CPU
+   drifts by tens of per cent within seconds: two phases run one after the other would mostly
+   compare how fast the machine happened to be in each, while interleaved both sides see the
+   same conditions (the report also gives each round's ratio and their median);
+7. stops the server and checks the books: two commission lines per paid order, as many paid
+   orders added during the load as the clients counted (the history, counted after seeding,
+   is left out), cached balances equal to their postings, every journal transaction balanced;
 8. drops both databases (also on error or interruption).
 
-The last line printed is `orders_per_s=… p99_ms=… ratio_to_pgbench=…`.
+During a pgbench segment the HTTP clients are parked: a client starts a new paid order only
+while an order segment is open, and pgbench starts once every client has finished the order it
+had in flight. A parked client closes its connection, so each segment opens fresh ones: how the
+kernel spreads them over the workers is drawn again each round (instead of once for the run),
+and no idle connection runs into the server's keep-alive timeout just as it is used again. An
+order is measured (latency and throughput) only if it began and ended inside one order
+segment. With `--orders N` the run stops at the N-th measured order: that order segment ends
+early, its round's pgbench segment still runs so that there is a reference, and the remaining
+rounds are skipped (the orders still run no longer than `--duration` in all).
 
-    python bench/orders.py                      # defaults: 2 workers, 8 clients, 20 s
+What is counted where: the CPU of the server, of PostgreSQL and of this client, the WAL written
+and the checkpoints begun are summed over the order segments for the orders and over the
+pgbench segments for pgbench, each segment read with the clients parked, outside its timed
+part; the closing reading of an order segment waits for the orders in flight at its close, so
+per paid order these sums are divided by the orders begun in the segments, measured or not.
+pgbench's own CPU is summed over its runs. The databases' own counters (commits, rows written)
+only ever see one side, but PostgreSQL publishes those of a connected backend up to ten seconds
+late: they are read once before the warm-up and once after the server has stopped, and divided
+by every paid order, the warm-up's included (by every transaction, for pgbench).
+
+The last line printed is `orders_per_s=… p99_ms=… ratio_to_pgbench=…`, over all the rounds:
+measured paid orders over the seconds of the order segments, against pgbench's transactions
+over its seconds.
+
+    python bench/orders.py                      # defaults: 2 workers, 8 clients, 4 rounds
     python bench/orders.py --workers 4 --clients 16 --duration 30
+    python bench/orders.py --rounds 1           # one orders phase, then one pgbench phase
     python bench/orders.py --history 0         # order tables empty when the server starts
 """
 
@@ -49,6 +77,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -57,7 +86,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -98,6 +127,7 @@ HISTORY_PER_BUYER = 2  # default paid orders of history per buyer
 HISTORY_ANALYZE_EVERY = 500  # history orders between two ANALYZE
 TPS_PATTERN = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 PROCESSED_PATTERN = re.compile(r"number of transactions actually processed: (\d+)")
+DEFAULT_ROUNDS = 4  # order segments, each followed by a pgbench segment
 
 
 # --- options ----------------------------------------------------------------------------------
@@ -120,6 +150,7 @@ class Options:
     pgbench_duration: int
     pgbench_scale: int
     seed: int
+    rounds: int = DEFAULT_ROUNDS  # a default, so that bench/order_cost.py need not name it
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -141,13 +172,16 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--workers", type=int, default=2, help="API worker processes")
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
     parser.add_argument(
-        "--duration", type=float, default=20.0, help="measured seconds (after the warm-up)"
+        "--duration",
+        type=float,
+        default=20.0,
+        help="measured seconds of orders in all (after the warm-up), shared out over the rounds",
     )
     parser.add_argument(
         "--orders",
         type=int,
         default=0,
-        help="stop after this many measured paid orders instead of after --duration",
+        help="stop after this many measured paid orders (or after --duration, if sooner)",
     )
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument(
@@ -163,13 +197,25 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         help="orders created and paid through the services before the run, so that the "
         "planner statistics are those of a shop with a past (default: 2 per buyer; 0: none)",
     )
-    parser.add_argument("--pgbench-duration", type=int, default=20, help="seconds of pgbench (-T)")
+    parser.add_argument(
+        "--pgbench-duration",
+        type=int,
+        default=20,
+        help="seconds of pgbench in all, shared out over the rounds (-T of each: whole seconds)",
+    )
     parser.add_argument("--pgbench-scale", type=int, default=10, help="pgbench -i -s")
     parser.add_argument("--seed", type=int, default=1, help="random seed for buyers and SKUs")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=DEFAULT_ROUNDS,
+        help="rounds of orders then pgbench, which share out --duration and --pgbench-duration "
+        "(default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", args.database):
         parser.error("--database must be a plain lower-case identifier")
-    for name in ("workers", "clients", "roots", "middles", "buyers", "pool_size"):
+    for name in ("workers", "clients", "roots", "middles", "buyers", "pool_size", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.duration <= 0 or args.warmup < 0 or args.orders < 0 or args.pgbench_duration < 1:
@@ -179,6 +225,16 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     elif args.history < 0:
         parser.error("--history must be 0 or more")
     return Options(**vars(args))
+
+
+def order_seconds(options: Options) -> float:
+    """Length of one order segment."""
+    return options.duration / options.rounds
+
+
+def pgbench_seconds(options: Options) -> int:
+    """Length of one pgbench segment: `pgbench -T` takes whole seconds."""
+    return max(1, round(options.pgbench_duration / options.rounds))
 
 
 # --- databases --------------------------------------------------------------------------------
@@ -272,10 +328,26 @@ def db_counters(admin_url: str, database: str) -> DbCounters:
 
 
 def checkpoint(admin_url: str) -> None:
-    """Write out what earlier phases left dirty, so that each measured phase starts from the
-    same state and no checkpoint started by an earlier phase runs during it."""
+    """Write out what the seeding and pgbench's initialisation left dirty, so that the rounds
+    start from a clean state and no checkpoint started by the preparations runs during them."""
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute("CHECKPOINT")
+
+
+@dataclass
+class ServerTally:
+    """The server-wide counters (WAL position, CPU of PostgreSQL, checkpoints) summed over the
+    segments of one side: they also move with the other side's work, so each segment is read
+    on its own, at its start and at its end."""
+
+    wal_bytes: int = 0
+    postgres_cpu: float = 0.0
+    checkpoints: int = 0
+
+    def add(self, before: DbCounters, after: DbCounters) -> None:
+        self.wal_bytes += after.wal_bytes - before.wal_bytes
+        self.postgres_cpu += after.postgres_cpu - before.postgres_cpu
+        self.checkpoints += after.checkpoints - before.checkpoints
 
 
 @dataclass(frozen=True)
@@ -286,23 +358,31 @@ class DbWork:
     rows_written: float
     wal_bytes: float
     postgres_cpu_ms: float
-    checkpoints: int  # during the phase (not per unit)
+    checkpoints: int  # during the side's segments (not per unit)
 
 
-def db_work(before: DbCounters, after: DbCounters, units: int) -> DbWork:
-    n = max(1, units)
+def db_work(
+    before: DbCounters, after: DbCounters, units: int, server: ServerTally, server_units: int
+) -> DbWork:
+    """Commits and rows written from the database's own counters between `before` and `after`,
+    per `units`; WAL and PostgreSQL CPU from the server-wide counters summed over the side's
+    segments, per `server_units` (the units of work done between those readings)."""
+    n, m = max(1, units), max(1, server_units)
     written = (after.inserted - before.inserted) + (after.updated - before.updated)
     return DbWork(
         commits=(after.commits - before.commits) / n,
         rows_written=written / n,
-        wal_bytes=(after.wal_bytes - before.wal_bytes) / n,
-        postgres_cpu_ms=(after.postgres_cpu - before.postgres_cpu) / n * 1000,
-        checkpoints=after.checkpoints - before.checkpoints,
+        wal_bytes=server.wal_bytes / m,
+        postgres_cpu_ms=server.postgres_cpu / m * 1000,
+        checkpoints=server.checkpoints,
     )
 
 
 def wait_for_statistics() -> None:
-    """Backends publish their counters at most once a second (and when they exit)."""
+    """Backends publish their counters at most once a second (and when they exit). A backend
+    that goes idle less than a second after it last published keeps the rest for ten seconds
+    (PostgreSQL 15's idle interval), so the databases' counters are read only when nothing
+    that worked on them is still connected: before the server starts, after it has stopped."""
     time.sleep(1.5)
 
 
@@ -570,6 +650,15 @@ class CpuUse:
     machine_busy: float
     machine_total: float
 
+    def __add__(self, other: CpuUse) -> CpuUse:
+        return CpuUse(
+            server=self.server + other.server,
+            postgres=self.postgres + other.postgres,
+            client=self.client + other.client,
+            machine_busy=self.machine_busy + other.machine_busy,
+            machine_total=self.machine_total + other.machine_total,
+        )
+
 
 def cpu_between(before: CpuSnapshot, after: CpuSnapshot) -> CpuUse:
     return CpuUse(
@@ -724,34 +813,142 @@ def error_code(body: bytes) -> Any:
 
 
 @dataclass
+class Segment:
+    """One order segment: new paid orders may start from `opened_at` to `closed_at` (event-loop
+    time)."""
+
+    index: int  # its round, from 1
+    offset: float  # measured seconds of the segments before it
+    opened_at: float = 0.0
+    closed_at: float = 0.0
+    measured: int = 0  # paid orders that began and ended inside it
+    paid: int = 0  # paid orders that began inside it, measured or not
+
+    @property
+    def seconds(self) -> float:
+        return self.closed_at - self.opened_at
+
+    @property
+    def orders_per_s(self) -> float:
+        return self.measured / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
 class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
+    # measured seconds from the opening of the first segment, the pauses between them left out
     finished_at: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     paid_total: int = 0  # every successful paid order, warm-up included
-    window: float = 0.0  # measured seconds
+    segments: list[Segment] = field(default_factory=list)
+    server: ServerTally = field(default_factory=ServerTally)  # over the order segments
+
+    @property
+    def window(self) -> float:
+        """Measured seconds: those of the order segments."""
+        return sum(segment.seconds for segment in self.segments)
+
+    @property
+    def segment_paid(self) -> int:
+        """Paid orders begun in an order segment, measured or not: those whose work lies between
+        the segments' readings of the CPU and of the server-wide counters."""
+        return sum(segment.paid for segment in self.segments)
+
+
+class Gate:
+    """Lets the clients start paid orders while a segment (the warm-up or an order segment) is
+    open and parks them otherwise. `shut` stops new orders at once; `wait_parked` returns once
+    every client has finished the order it had in flight and parked, so that no order runs
+    beside pgbench or beside a reading of the counters."""
+
+    def __init__(self, clients: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.clients = clients
+        self.parked = 0
+        self.is_open = False
+        self.over = False
+        self.segment: Segment | None = None  # the one open or last opened; None: the warm-up
+        self._opened = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._all_parked = asyncio.Event()
+
+    def open(self, segment: Segment | None) -> None:
+        self.segment = segment
+        if segment is not None:
+            segment.opened_at = self.loop.time()
+        self.is_open = True
+        self._closed.clear()
+        self._opened.set()
+
+    def shut(self) -> None:
+        if not self.is_open:
+            return
+        if self.segment is not None:
+            self.segment.closed_at = self.loop.time()
+        self.is_open = False
+        self._opened.clear()
+        self._closed.set()
+
+    async def shut_after(self, seconds: float) -> None:
+        """Shut the segment after `seconds`, or return as soon as a client has shut it (the
+        measured order `--orders` asked for is in)."""
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), seconds)
+        self.shut()
+
+    async def wait_parked(self) -> None:
+        while self.parked < self.clients:
+            self._all_parked.clear()
+            await self._all_parked.wait()
+
+    async def park(self) -> bool:
+        """Wait until a segment opens: True then, False once the run is over."""
+        self.parked += 1
+        if self.parked == self.clients:
+            self._all_parked.set()
+        try:
+            # A segment may open and shut again before this client runs: it stays parked.
+            while not (self.is_open or self.over):
+                await self._opened.wait()
+        finally:
+            self.parked -= 1
+        return not self.over
+
+    def finish(self) -> None:
+        """No more segments: the parked clients go home."""
+        self.over = True
+        self._opened.set()
 
 
 async def drive(
-    port: int, api_key: str, buyers: Sequence[str], options: Options, cpu: CpuProbe
+    port: int,
+    api_key: str,
+    buyers: Sequence[str],
+    options: Options,
+    cpu: CpuProbe,
+    bench: PgbenchLoad,
 ) -> LoadResult:
+    """The clients and the schedule of the run: the warm-up, then the rounds."""
     result = LoadResult()
+    gate = Gate(options.clients)
     rng = random.Random(options.seed)
     run_id = uuid.uuid4().hex[:8]
     buyer_json = [json.dumps(b).encode() for b in buyers]
     sku_json = [json.dumps(s).encode() for s in SKUS]
     loop = asyncio.get_running_loop()
-    start = loop.time()
-    measure_from = start + options.warmup
-    stop_at = measure_from + options.duration if options.orders == 0 else float("inf")
-    stop = asyncio.Event()
 
     async def client_loop(index: int) -> None:
         client = Client(port, api_key)
         key_prefix = f"{run_id}-{index}-".encode()
         n = 0
         try:
-            while not stop.is_set() and loop.time() < stop_at:
+            while True:
+                if not gate.is_open:
+                    # A fresh connection in each segment (see the module docstring).
+                    await client.close()
+                    if not await gate.park():
+                        return
+                segment = gate.segment
                 key = b"%s%d" % (key_prefix, n)
                 n += 1
                 buyer = buyer_json[rng.randrange(len(buyer_json))]
@@ -775,30 +972,82 @@ async def drive(
                     continue
                 ended = loop.time()
                 result.paid_total += 1
-                if began >= measure_from and ended <= stop_at:
+                if segment is None:  # the warm-up
+                    continue
+                segment.paid += 1
+                if gate.is_open and gate.segment is segment:  # began and ended inside it
+                    segment.measured += 1
                     result.latencies_ms.append((ended - began) * 1000.0)
-                    result.finished_at.append(ended - measure_from)
+                    result.finished_at.append(segment.offset + ended - segment.opened_at)
                     if options.orders and len(result.latencies_ms) >= options.orders:
-                        stop.set()
+                        gate.shut()
         finally:
             await client.close()
 
-    async def measure_window() -> None:
-        await asyncio.sleep(options.warmup)
-        cpu.start()
-        if options.orders:
-            await stop.wait()
-        else:
-            await asyncio.sleep(max(0.0, stop_at - loop.time()))
-        cpu.stop()
-        result.window = loop.time() - measure_from
-
-    await asyncio.gather(measure_window(), *(client_loop(i) for i in range(options.clients)))
+    tasks = [asyncio.create_task(run_rounds(gate, result, cpu, options, bench))]
+    tasks += [asyncio.create_task(client_loop(i)) for i in range(options.clients)]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        # One failed, or the run is interrupted: the others stop too, and are waited for (a
+        # pgbench segment stops pgbench). Cancelled once only: a second cancellation would
+        # cut the cleanup short.
+        for task in tasks:
+            if not task.done() and not task.cancelling():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return result
 
 
+async def run_rounds(
+    gate: Gate, result: LoadResult, cpu: CpuProbe, options: Options, bench: PgbenchLoad
+) -> None:
+    """The warm-up, unmeasured, then each round: an order segment, then a pgbench segment with
+    the clients parked."""
+    if options.warmup > 0:
+        gate.open(None)
+        await asyncio.sleep(options.warmup)
+        gate.shut()
+        await gate.wait_parked()
+    print(
+        f"warm-up done; {options.rounds} round(s) of {order_seconds(options):.1f} s of orders "
+        f"then {bench.seconds} s of pgbench …",
+        flush=True,
+    )
+    for index in range(1, options.rounds + 1):
+        segment = await order_segment(gate, result, cpu, options, index)
+        done = await pgbench_segment(options.admin_url, bench)
+        print(
+            f"round {index}/{options.rounds}: {segment.orders_per_s:.0f} paid orders/s, "
+            f"{done.tps:.0f} tps",
+            flush=True,
+        )
+        if options.orders and len(result.latencies_ms) >= options.orders:
+            break  # the remaining rounds are skipped, pgbench's segment of this one is run
+    gate.finish()
+
+
+async def order_segment(
+    gate: Gate, result: LoadResult, cpu: CpuProbe, options: Options, index: int
+) -> Segment:
+    """One order segment. The readings are taken with the clients parked, outside the timed
+    segment; the closing ones once the orders in flight at the close have finished, so that
+    all the work of the orders begun in the segment lies between them."""
+    before = db_counters(options.admin_url, options.database)
+    cpu.start()
+    segment = Segment(index, offset=result.window)
+    gate.open(segment)
+    await gate.shut_after(order_seconds(options))
+    await gate.wait_parked()
+    cpu.stop()
+    result.server.add(before, db_counters(options.admin_url, options.database))
+    result.segments.append(segment)
+    return segment
+
+
 class CpuProbe:
-    """CPU used by the server, PostgreSQL, this client and the whole machine in the window."""
+    """CPU used by the server, PostgreSQL, this client and the whole machine, summed over the
+    windows from each `start` to the next `stop` (the order segments)."""
 
     def __init__(self, server_pgid: int) -> None:
         self.server_pgid = server_pgid
@@ -810,10 +1059,93 @@ class CpuProbe:
 
     def stop(self) -> None:
         if self.before is not None:
-            self.use = cpu_between(self.before, cpu_snapshot(self.server_pgid))
+            used = cpu_between(self.before, cpu_snapshot(self.server_pgid))
+            self.use = used if self.use is None else self.use + used
+            self.before = None
 
 
 # --- pgbench ----------------------------------------------------------------------------------
+
+
+def require_pgbench() -> None:
+    if shutil.which("pgbench") is None:
+        raise RuntimeError("pgbench is not installed")
+
+
+def init_pgbench(url: str, scale: int) -> None:
+    """pgbench's tables for TPC-B (its default script) on a database of its own."""
+    subprocess.run(
+        ["pgbench", "-i", "-q", "-s", str(scale), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+@dataclass(frozen=True)
+class PgbenchSegment:
+    tps: float  # pgbench's own figure, without the time to connect
+    transactions: int
+    client_cpu: float  # seconds of pgbench's own CPU
+
+    @property
+    def seconds(self) -> float:
+        """The seconds pgbench measured its transactions over."""
+        return self.transactions / self.tps if self.tps > 0 else 0.0
+
+
+@dataclass
+class PgbenchLoad:
+    """The pgbench side of the rounds."""
+
+    database: str
+    url: str
+    clients: int
+    seconds: int  # -T of each segment
+    segments: list[PgbenchSegment] = field(default_factory=list)
+    server: ServerTally = field(default_factory=ServerTally)  # over the pgbench segments
+
+
+async def run_pgbench(url: str, clients: int, seconds: int) -> PgbenchSegment:
+    """One run of TPC-B, as a subprocess of the event loop: the loop keeps running beside it
+    (and an interruption cancels the run, which stops pgbench)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    process = await asyncio.create_subprocess_exec(
+        *("pgbench", "-c", str(clients), "-j", str(min(2, clients)), "-T", str(seconds), url),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await process.communicate()
+    finally:
+        if process.returncode is None:  # interrupted: pgbench stops too, before the loop does
+            with suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+    # pgbench has been reaped, so its CPU is in this process's children's time.
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
+    if process.returncode != 0:
+        raise RuntimeError(f"pgbench exited with status {process.returncode}:\n{stderr}")
+    match = TPS_PATTERN.search(stdout)
+    processed = PROCESSED_PATTERN.search(stdout)
+    if match is None or processed is None:
+        raise RuntimeError(f"no TPS in the pgbench output:\n{stdout}\n{stderr}")
+    return PgbenchSegment(
+        tps=float(match.group(1)),
+        transactions=int(processed.group(1)),
+        client_cpu=(used.ru_utime + used.ru_stime) - (children.ru_utime + children.ru_stime),
+    )
+
+
+async def pgbench_segment(admin_url: str, bench: PgbenchLoad) -> PgbenchSegment:
+    """One pgbench segment (the clients are parked), between two readings of the server-wide
+    counters."""
+    before = db_counters(admin_url, bench.database)
+    done = await run_pgbench(bench.url, bench.clients, bench.seconds)
+    bench.server.add(before, db_counters(admin_url, bench.database))
+    bench.segments.append(done)
+    return done
 
 
 @dataclass(frozen=True)
@@ -822,44 +1154,26 @@ class Pgbench:
     transactions: int
     work: DbWork
     client_cpu_ms: float
+    seconds: int  # -T in all
+    seconds_each: int  # -T of each segment
+    rounds: list[float]  # tps of each segment
 
 
-def run_pgbench(admin_url: str, clients: int, seconds: int, scale: int) -> Pgbench:
-    """TPC-B (pgbench's default script) on a database of its own."""
-    if shutil.which("pgbench") is None:
-        raise RuntimeError("pgbench is not installed")
-    name = f"shequn_pgbench_{os.getpid()}"
-    with scratch_database(admin_url, name) as url:
-        subprocess.run(
-            ["pgbench", "-i", "-q", "-s", str(scale), url],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        checkpoint(admin_url)
-        wait_for_statistics()
-        before = db_counters(admin_url, name)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        done = subprocess.run(
-            ["pgbench", "-c", str(clients), "-j", str(min(2, clients)), "-T", str(seconds), url],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        wait_for_statistics()
-        after = db_counters(admin_url, name)
-        used = resource.getrusage(resource.RUSAGE_CHILDREN)
-    match = TPS_PATTERN.search(done.stdout)
-    processed = PROCESSED_PATTERN.search(done.stdout)
-    if match is None or processed is None:
-        raise RuntimeError(f"no TPS in the pgbench output:\n{done.stdout}\n{done.stderr}")
-    transactions = int(processed.group(1))
-    client_cpu = (used.ru_utime + used.ru_stime) - (children.ru_utime + children.ru_stime)
+def summarise_pgbench(bench: PgbenchLoad, before: DbCounters, after: DbCounters) -> Pgbench:
+    """All the pgbench segments: the transactions over the seconds pgbench measured them in
+    (with one round, pgbench's own tps), the database's counters between `before` and
+    `after`, the server-wide ones over the segments, every unit a transaction."""
+    transactions = sum(segment.transactions for segment in bench.segments)
+    seconds = sum(segment.seconds for segment in bench.segments)
+    client_cpu = sum(segment.client_cpu for segment in bench.segments)
     return Pgbench(
-        tps=float(match.group(1)),
+        tps=transactions / seconds if seconds > 0 else 0.0,
         transactions=transactions,
-        work=db_work(before, after, transactions),
+        work=db_work(before, after, transactions, bench.server, transactions),
         client_cpu_ms=client_cpu / max(1, transactions) * 1000,
+        seconds=bench.seconds * len(bench.segments),
+        seconds_each=bench.seconds,
+        rounds=[segment.tps for segment in bench.segments],
     )
 
 
@@ -990,8 +1304,8 @@ def print_work_table(order: DbWork, server_cpu_s: float | None, pgbench: Pgbench
     for label, mine, theirs in rows:
         print(f"  {label:<28}{mine:>12}{theirs:>12}")
     print(
-        f"  checkpoints begun during the phase: {order.checkpoints} (orders), "
-        f"{tpcb.checkpoints} (pgbench); each phase starts right after a CHECKPOINT"
+        f"  checkpoints begun during the segments: {order.checkpoints} (orders), "
+        f"{tpcb.checkpoints} (pgbench); one CHECKPOINT before the warm-up and the rounds"
     )
 
 
@@ -1008,6 +1322,25 @@ def print_budget(
         f"PostgreSQL and the load generator take {fixed:.2f} ms, which leaves the "
         f"application server {allowed_total - fixed:.2f} ms (it spends {server_ms:.2f} ms)"
     )
+
+
+def ratio(orders_per_s: float, tps: float) -> float:
+    return orders_per_s / tps if tps > 0 else 0.0
+
+
+def rounds_line(load: LoadResult, pgbench: Pgbench) -> str:
+    """Each round's paid orders per second, pgbench's tps and their ratio, and the median of
+    those ratios: how much of the overall ratio is still the machine's drift."""
+    rounds = [
+        (segment.index, segment.orders_per_s, tps)
+        for segment, tps in zip(load.segments, pgbench.rounds, strict=True)
+    ]
+    each = "; ".join(
+        f"{index}: {orders:.0f}/s vs {tps:.0f} tps = {ratio(orders, tps):.3f}"
+        for index, orders, tps in rounds
+    )
+    middle = statistics.median(ratio(orders, tps) for _, orders, tps in rounds)
+    return f"rounds: {each}; median ratio {middle:.3f}"
 
 
 def report(
@@ -1043,8 +1376,8 @@ def report(
     )
     errors = ", ".join(f"{k}: {v}" for k, v in sorted(load.errors.items())) or "none"
     print(
-        f"paid orders: {len(load.latencies_ms)} measured, {load.paid_total} in all; "
-        f"errors: {errors}"
+        f"paid orders: {len(load.latencies_ms)} measured, {load.segment_paid} begun in the "
+        f"order segments, {load.paid_total} in all; errors: {errors}"
     )
     if not load.latencies_ms:
         print("no paid order completed in the window")
@@ -1063,8 +1396,10 @@ def report(
         f"p90 {percentile(load.latencies_ms, 90):.1f} ms, p99 {p99:.1f} ms, "
         f"max {max(load.latencies_ms):.1f} ms"
     )
+    # Per paid order, the CPU summed over the order segments is divided by the orders begun in
+    # them, measured or not: the probe stops once the orders in flight at a close are done.
+    n = max(1, load.segment_paid)
     if cpu is not None:
-        n = len(load.latencies_ms)
         cores = os.cpu_count() or 1
         busy = cpu.machine_busy / cpu.machine_total * cores if cpu.machine_total else 0.0
         print(
@@ -1075,11 +1410,12 @@ def report(
     tps = pgbench.tps
     print(
         f"pgbench TPC-B: scale {options.pgbench_scale}, {options.clients} clients, "
-        f"{options.pgbench_duration} s: {tps:.0f} tps"
+        f"{pgbench.seconds} s in {len(pgbench.rounds)} round(s) of {pgbench.seconds_each} s: "
+        f"{tps:.0f} tps"
     )
-    print_work_table(order_work, cpu.server / len(load.latencies_ms) if cpu else None, pgbench)
+    print(rounds_line(load, pgbench))
+    print_work_table(order_work, cpu.server / n if cpu else None, pgbench)
     if cpu is not None:
-        n = len(load.latencies_ms)
         print_budget(order_work, cpu.client / n * 1000, cpu.server / n * 1000, tps)
     verdict = "ok" if books.ok else "FAILED"
     history = books.history
@@ -1097,8 +1433,8 @@ def report(
     consistent = books.ok and books.paid_orders == load.paid_total
     if not consistent:
         print("CHECK FAILED: the books do not match the paid orders")
-    ratio = orders_per_s / tps
-    print(f"orders_per_s={orders_per_s:.1f} p99_ms={p99:.1f} ratio_to_pgbench={ratio:.3f}")
+    overall = ratio(orders_per_s, tps)
+    print(f"orders_per_s={orders_per_s:.1f} p99_ms={p99:.1f} ratio_to_pgbench={overall:.3f}")
     return 0 if consistent and not load.errors else 1
 
 
@@ -1112,26 +1448,44 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    require_pgbench()
     pg_version = server_version(options.admin_url)
-    with scratch_database(options.admin_url, options.database) as url:
-        print(f"database {options.database}: creating the schema and seeding …", flush=True)
+    admin_url, shop = options.admin_url, options.database
+    with scratch_database(admin_url, shop) as url:
+        print(f"database {shop}: creating the schema and seeding …", flush=True)
         upgrade_database(url)
         seeded = seed(url, options)
-        print(f"seeded in {seeded.seconds:.0f} s; starting {options.workers} worker(s)", flush=True)
-        checkpoint(options.admin_url)
-        wait_for_statistics()
-        before = db_counters(options.admin_url, options.database)
-        with api_server(url, options) as (port, process):
-            probe = CpuProbe(process.pid)
-            load = asyncio.run(drive(port, seeded.api_key, seeded.buyers, options, probe))
-        wait_for_statistics()
+        bench_name = f"shequn_pgbench_{os.getpid()}"
+        print(
+            f"seeded in {seeded.seconds:.0f} s; initialising pgbench (scale "
+            f"{options.pgbench_scale}) in {bench_name}",
+            flush=True,
+        )
+        with scratch_database(admin_url, bench_name) as bench_url:
+            init_pgbench(bench_url, options.pgbench_scale)
+            checkpoint(admin_url)
+            wait_for_statistics()
+            shop_before = db_counters(admin_url, shop)
+            bench_before = db_counters(admin_url, bench_name)
+            bench = PgbenchLoad(bench_name, bench_url, options.clients, pgbench_seconds(options))
+            print(f"starting {options.workers} worker(s)", flush=True)
+            with api_server(url, options) as (port, process):
+                probe = CpuProbe(process.pid)
+                load = asyncio.run(
+                    drive(port, seeded.api_key, seeded.buyers, options, probe, bench)
+                )
+            print("rounds done; checking the books …", flush=True)
+            # Read once the server has stopped: its backends publish their last counters as
+            # they exit (see wait_for_statistics).
+            wait_for_statistics()
+            shop_after = db_counters(admin_url, shop)
+            bench_after = db_counters(admin_url, bench_name)
+        # The database's own counters saw every paid order, the warm-up's included; the
+        # server-wide ones, summed over the order segments, saw those begun in the segments.
         order_work = db_work(
-            before, db_counters(options.admin_url, options.database), load.paid_total
+            shop_before, shop_after, load.paid_total, load.server, load.segment_paid
         )
-        print("orders done; running pgbench …", flush=True)
-        pgbench = run_pgbench(
-            options.admin_url, options.clients, options.pgbench_duration, options.pgbench_scale
-        )
+        pgbench = summarise_pgbench(bench, bench_before, bench_after)
         books = check_books(url, seeded.tenant_id, seeded.history)
     return report(options, seeded, load, probe.use, order_work, pgbench, books, pg_version)
 
