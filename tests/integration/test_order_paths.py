@@ -19,6 +19,7 @@ from shequn.errors import Conflict
 from shequn.events.tables import events
 from shequn.members.service import update_member
 from shequn.members.tables import members
+from shequn.money import MAX_AMOUNT_FEN
 from shequn.orders import service as orders_service
 from shequn.orders.service import create_order, pay_order
 from shequn.orders.tables import order_lines, orders
@@ -316,3 +317,22 @@ def test_an_order_as_seen_pays_from_the_buyer_as_it_now_is(
             )
         ).one()
     assert tuple(facts) == (3, 3 * 8_800)
+
+
+def test_an_order_too_large_at_the_prices_seen_is_decided_by_the_prices_as_read(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a plain buyer who bought a product seen at the largest price there is
+    ctx, _, plain = _shop(db)
+    f.product(ctx, sku="GOLD-1", price_fen=MAX_AMOUNT_FEN, ladder_role="partner")
+    order, _ = create_order(ctx, buyer_id=plain, lines=[{"sku": "GOLD-1", "quantity": 1}])
+    pay_order(ctx, order_id=order["id"], provider_txn_id="wx-gold", amount_fen=MAX_AMOUNT_FEN)
+
+    # when its price falls to a tenth and the buyer orders ten
+    update_product(ctx, sku="GOLD-1", price_fen=MAX_AMOUNT_FEN // 10)
+    ways = _count_ways(monkeypatch)
+    ten, _ = create_order(ctx, buyer_id=plain, lines=[{"sku": "GOLD-1", "quantity": 10}])
+
+    # then the order is made at the price as it is now, not refused at the price seen
+    assert ways == Counter({"as seen refused": 1, "as read": 1})
+    assert ten["total_fen"] == MAX_AMOUNT_FEN

@@ -458,7 +458,10 @@ def _create_as_seen(ctx: Ctx, request: _OrderRequest) -> dict[str, Any] | None:
             if tier is None:
                 return None
             discount_bp = tier.discount_bp
-        order = _draft(ctx, request, buyer, found, discount_bp)
+        try:
+            order = _draft(ctx, request, buyer, found, discount_bp)
+        except InvalidInput:
+            return None  # too large at the prices seen: the prices as read decide
         batch = order.batch
         # The buyer as the statement finds it: its purchase facts may have moved since it was
         # seen (another process paid an order of it), and its payment starts from them.
