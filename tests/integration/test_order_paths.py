@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from itertools import count
+from threading import Barrier
 from typing import Any
 
 import pytest
@@ -17,6 +19,7 @@ from shequn.context import Ctx
 from shequn.db import Database
 from shequn.errors import Conflict
 from shequn.events.tables import events
+from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
 from shequn.members.service import update_member
 from shequn.members.tables import members
 from shequn.money import MAX_AMOUNT_FEN
@@ -336,3 +339,37 @@ def test_an_order_too_large_at_the_prices_seen_is_decided_by_the_prices_as_read(
     # then the order is made at the price as it is now, not refused at the price seen
     assert ways == Counter({"as seen refused": 1, "as read": 1})
     assert ten["total_fen"] == MAX_AMOUNT_FEN
+
+
+@pytest.mark.postgres
+def test_parallel_orders_of_one_buyer_as_seen_add_up(postgres_db: Database) -> None:
+    # given a VIP buyer this process has seen
+    ctx, vip, _ = _shop(postgres_db)
+    _seen_once(ctx, vip)
+
+    # when twelve orders of it are made and paid at once
+    barrier = Barrier(12)
+
+    def order_and_pay(n: int) -> int:
+        barrier.wait()
+        order, _ = create_order(ctx, buyer_id=vip, lines=[{"sku": "CORE-1", "quantity": 1}])
+        paid, replayed = pay_order(
+            ctx, order_id=order["id"], provider_txn_id=f"wx-par-{n}", amount_fen=8_800
+        )
+        assert (paid["status"], replayed) == ("paid", False)
+        return len(paid["commissions"])
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        commissions = list(pool.map(order_and_pay, range(12)))
+
+    # then every one counted once, with its two commission lines, and the books balance
+    assert commissions == [2] * 12
+    with ctx.db.read() as tx:
+        facts = tx.execute(
+            select(
+                members.c.paid_order_count, members.c.lifetime_order_count, members.c.paid_total_fen
+            ).where(members.c.tenant_id == ctx.tenant_id, members.c.id == vip)
+        ).one()
+        assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
+        assert unbalanced_transactions(tx, tenant_id=ctx.tenant_id) == []
+    assert tuple(facts) == (13, 13, 13 * 8_800)
