@@ -17,7 +17,7 @@ from shequn.catalog.service import update_product
 from shequn.clock import ManualClock
 from shequn.context import Ctx
 from shequn.db import Database
-from shequn.errors import Conflict
+from shequn.errors import Conflict, NotFound
 from shequn.events.tables import events
 from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
 from shequn.members.service import update_member
@@ -373,3 +373,35 @@ def test_parallel_orders_of_one_buyer_as_seen_add_up(postgres_db: Database) -> N
         assert find_balance_mismatches(tx, tenant_id=ctx.tenant_id) == []
         assert unbalanced_transactions(tx, tenant_id=ctx.tenant_id) == []
     assert tuple(facts) == (13, 13, 13 * 8_800)
+
+
+def test_a_buyer_not_seen_yet_is_taken_to_have_no_tier_and_checked(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a shop this process has seen (settings, and the products at no tier), and two
+    # members it has not: one without a tier, one VIP
+    ctx, vip, plain = _shop(db)
+    _seen_once(ctx, plain)
+    newcomer = f.member(ctx, "新客", referrer=plain)
+    new_vip = f.member(ctx, "新VIP", referrer=plain, tier_id=_tier_of(ctx, vip))
+    with ctx.db.read() as tx:
+        before = tx.execute(select(orders.c.id).where(orders.c.tenant_id == ctx.tenant_id)).all()
+
+    # when each orders, and an unknown member id orders too
+    ways = _count_ways(monkeypatch)
+    first, _ = create_order(ctx, buyer_id=newcomer, lines=[{"sku": "CORE-1", "quantity": 1}])
+    assert ways == Counter({"as seen": 1})
+    ways.clear()
+    second, _ = create_order(ctx, buyer_id=new_vip, lines=[{"sku": "CORE-1", "quantity": 1}])
+    assert ways == Counter({"as seen refused": 1, "as read": 1})
+    with pytest.raises(NotFound) as unknown:
+        create_order(ctx, buyer_id="mem_nobody", lines=[{"sku": "CORE-1", "quantity": 1}])
+
+    # then the newcomer pays the list price, the VIP its member price, the unknown id nothing
+    assert (first["total_fen"], second["total_fen"]) == (10_000, 8_800)
+    assert unknown.value.code == "member_not_found"
+    with ctx.db.read() as tx:
+        after = tx.execute(select(orders.c.id).where(orders.c.tenant_id == ctx.tenant_id)).all()
+    assert sorted(r.id for r in after) == sorted(
+        [r.id for r in before] + [first["id"], second["id"]]
+    )

@@ -427,7 +427,7 @@ def _create_as_read(ctx: Ctx, request: _OrderRequest) -> tuple[dict[str, Any], b
                 raise NotFound("product_not_found", sku=sku)
             if not found[sku].active:
                 raise Conflict("product_inactive", sku=sku)
-        order = _draft(ctx, request, buyer, found, found_rows[0].discount_bp or 0)
+        order = _draft(ctx, request, buyer.tier_id, found, found_rows[0].discount_bp or 0)
         order.batch.flush(tx)
     _buyers_seen.put((ctx.tenant_id, buyer.id), buyer)
     for product in found.values():
@@ -438,28 +438,31 @@ def _create_as_read(ctx: Ctx, request: _OrderRequest) -> tuple[dict[str, Any], b
 def _create_as_seen(ctx: Ctx, request: _OrderRequest) -> dict[str, Any] | None:
     """Write the order in one statement from the buyer, products and settings this process saw
     lately, checking in the statement (without locks) that the buyer's tier, each product and
-    the settings (tier discounts included) are still as seen. None if something is not known
-    or has changed: nothing is then written, and the order is made as read."""
+    the settings (tier discounts included) are still as seen. A buyer not seen yet is taken to
+    have no tier, as most buyers have none; the same check settles it. None if something is
+    not known or has changed (or the buyer is not there): nothing is then written, and the
+    order is made as read."""
     tenant_id = ctx.tenant_id
     settings = seen_settings.get(tenant_id)
-    buyer = _buyers_seen.get((tenant_id, request.buyer_id))
-    if settings is None or buyer is None:
+    if settings is None:
         return None
+    seen = _buyers_seen.get((tenant_id, request.buyer_id))
+    tier_id = seen.tier_id if seen is not None else None
     found: dict[str, _ProductSeen] = {}
     for sku, _ in request.wanted:
-        product = _products_seen.get((tenant_id, sku, buyer.tier_id))
+        product = _products_seen.get((tenant_id, sku, tier_id))
         if product is None or not product.active:
             return None
         found[sku] = product
     with ctx.db.autocommit() as tx:
         discount_bp = 0
-        if buyer.tier_id is not None:
-            tier = next((t for t in cached_tiers(tx, settings) if t.id == buyer.tier_id), None)
+        if tier_id is not None:
+            tier = next((t for t in cached_tiers(tx, settings) if t.id == tier_id), None)
             if tier is None:
                 return None
             discount_bp = tier.discount_bp
         try:
-            order = _draft(ctx, request, buyer, found, discount_bp)
+            order = _draft(ctx, request, tier_id, found, discount_bp)
         except InvalidInput:
             return None  # too large at the prices seen: the prices as read decide
         batch = order.batch
@@ -467,8 +470,8 @@ def _create_as_seen(ctx: Ctx, request: _OrderRequest) -> dict[str, Any] | None:
         # seen (another process paid an order of it), and its payment starts from them.
         batch.check(
             members,
-            {"tenant_id": tenant_id, "id": buyer.id},
-            equal={"tier_id": buyer.tier_id},
+            {"tenant_id": tenant_id, "id": request.buyer_id},
+            equal={"tier_id": tier_id},
             returning=BUYER_COLUMNS,
         )
         batch.check(tenant_settings, {"tenant_id": tenant_id}, equal={"version": settings.version})
@@ -496,11 +499,11 @@ class _Draft:
 def _draft(
     ctx: Ctx,
     request: _OrderRequest,
-    buyer: Buyer,
+    tier_id: str | None,
     found: Mapping[str, _ProductSeen],
     discount_bp: int,
 ) -> _Draft:
-    """The order's rows, priced at the buyer's tier, in a batch."""
+    """The order's rows, priced at the buyer's tier (`tier_id`), in a batch."""
     order_id, now = request.order_id, request.at
     line_rows = []
     subtotal = total = 0
@@ -509,7 +512,7 @@ def _draft(
         unit = tier_price(
             product.price_fen,
             discount_bp=discount_bp,
-            explicit_fen=product.member_price_fen if buyer.tier_id else None,
+            explicit_fen=product.member_price_fen if tier_id else None,
         )
         subtotal += product.price_fen * quantity
         total += unit * quantity
@@ -543,7 +546,7 @@ def _draft(
         "total_fen": total,
         "paid_fen": 0,
         "refunded_fen": 0,
-        "buyer_tier_id": buyer.tier_id,
+        "buyer_tier_id": tier_id,
         "attributed_sharer_id": request.sharer_id,
         "idempotency_key": request.key,
         "request_hash": request.request_hash,
