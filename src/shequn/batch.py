@@ -31,7 +31,6 @@ import functools
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, insert, literal, select, update
@@ -165,11 +164,7 @@ class WriteBatch:
         """The row whose primary key is `key` must exist with these column values (None is
         matched as null); it is locked until the transaction ends. Without a `guard`, the batch
         takes effect if every `require` and `check` holds."""
-        key_columns = _primary_key(table, key)
-        _time_positions(table, key_columns + tuple(equal))
-        self._requires.append(
-            _Require(table, tuple((c, key[c]) for c in key_columns), tuple(equal.items()))
-        )
+        self._condition(table, key, equal, lock=True, returning=())
 
     def check(
         self,
@@ -183,15 +178,26 @@ class WriteBatch:
         (for a row many writers depend on and few change, such as a tenant's settings, whose
         lock would queue them all). The `returning` columns of the row, as the statement read
         it, come back in `Flushed.returned`."""
+        self._condition(table, key, equal, lock=False, returning=tuple(returning))
+
+    def _condition(
+        self,
+        table: Table,
+        key: Mapping[str, Any],
+        equal: Mapping[str, Any],
+        *,
+        lock: bool,
+        returning: tuple[str, ...],
+    ) -> None:
         key_columns = _primary_key(table, key)
-        _time_positions(table, key_columns + tuple(equal) + tuple(returning))
+        _time_positions(table, key_columns + tuple(equal) + returning)
         self._requires.append(
             _Require(
                 table,
                 tuple((c, key[c]) for c in key_columns),
                 tuple(equal.items()),
-                lock=False,
-                returning=tuple(returning),
+                lock=lock,
+                returning=returning,
             )
         )
 
@@ -453,8 +459,9 @@ def _flush_postgres(
 def _as_read(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     """Timestamps as the table's own type reads them (aware, in UTC)."""
     for name, value in row.items():
-        if value is not None and isinstance(table.c[name].type, UTCDateTime):
-            row[name] = value.astimezone(UTC)
+        column_type = table.c[name].type
+        if isinstance(column_type, UTCDateTime):
+            row[name] = column_type.process_result_value(value, _PG)
     return row
 
 

@@ -117,6 +117,15 @@ def test_a_failing_row_leaves_nothing_behind(ctx: Ctx) -> None:
     assert _events_of(ctx, a) == [("BatchTested", {"v": 1}, AT + timedelta(seconds=1))]
 
 
+def _grow_team(ctx: Ctx, member: str, by: int) -> None:
+    with ctx.db.transaction() as tx:
+        bump = WriteBatch()
+        bump.update(
+            members, {"tenant_id": ctx.tenant_id, "id": member}, increments={"team_count": by}
+        )
+        bump.flush(tx)
+
+
 def _guarded(ctx: Ctx, a: str, b: str, expected_team: int, *, lock: bool = True) -> WriteBatch:
     batch = WriteBatch()
     condition = batch.require if lock else batch.check
@@ -149,12 +158,7 @@ def test_a_guarded_batch_writes_nothing_when_a_condition_fails(ctx: Ctx, broken:
     # given a member that the guard, the requirement or the check no longer matches
     a, b = f.member(ctx), f.member(ctx)
     if broken in ("require", "check"):
-        with ctx.db.transaction() as tx:
-            bump = WriteBatch()
-            bump.update(
-                members, {"tenant_id": ctx.tenant_id, "id": b}, increments={"team_count": 1}
-            )
-            bump.flush(tx)
+        _grow_team(ctx, b, 1)
     before_a, before_b = _member_row(ctx, a), _member_row(ctx, b)
 
     # when the guarded batch is flushed
@@ -175,10 +179,7 @@ def test_a_guarded_batch_writes_nothing_when_a_condition_fails(ctx: Ctx, broken:
 def test_conditions_without_a_guard_gate_the_whole_batch(ctx: Ctx, lock: bool, holds: bool) -> None:
     # given two members, b with a team of 2
     a, b = f.member(ctx), f.member(ctx)
-    with ctx.db.transaction() as tx:
-        bump = WriteBatch()
-        bump.update(members, {"tenant_id": ctx.tenant_id, "id": b}, increments={"team_count": 2})
-        bump.flush(tx)
+    _grow_team(ctx, b, 2)
     before_a = _member_row(ctx, a)
 
     # when a batch with no guard is conditioned on b's team (as it is, or as it is not)
@@ -208,10 +209,7 @@ def test_conditions_without_a_guard_gate_the_whole_batch(ctx: Ctx, lock: bool, h
 def test_a_check_returns_the_row_as_the_statement_read_it(ctx: Ctx, holds: bool) -> None:
     # given a member with a team of 3
     a = f.member(ctx)
-    with ctx.db.transaction() as tx:
-        bump = WriteBatch()
-        bump.update(members, {"tenant_id": ctx.tenant_id, "id": a}, increments={"team_count": 3})
-        bump.flush(tx)
+    _grow_team(ctx, a, 3)
     row = _member_row(ctx, a)
 
     # when a batch checks it and asks for some of its columns

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import BigInteger, Connection, Row, String, any_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql
@@ -35,6 +34,7 @@ from shequn.members.service import (
     stage_referred_buyer,
 )
 from shequn.members.tables import members
+from shequn.memo import Recent
 from shequn.money import MAX_AMOUNT_FEN
 from shequn.orders.rules import (
     REFUNDABLE,
@@ -61,8 +61,6 @@ from shequn.tiers.rules import TierSpec, tier_price
 from shequn.tiers.service import apply_upgrade, cached_tiers
 from shequn.tiers.tables import tiers
 
-K = TypeVar("K")
-V = TypeVar("V")
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
 
@@ -107,7 +105,7 @@ _replay_query = select(orders).where(
 )
 # Everything an order needs in one statement: the buyer and its tier, the products asked for
 # with the buyer's tier price, and an order already made with the same idempotency key; and
-# the buyer's chain and facts, which paying the order will need (see `_RecentOrders`). A buyer
+# the buyer's chain and facts, which paying the order will need (see `_recent_orders`). A buyer
 # that is missing gives no row; a sku that is missing gives no product row.
 _replay_id = (
     select(orders.c.id)
@@ -347,39 +345,11 @@ class _ProductSeen:
     version: int
 
 
-class _Seen(Generic[K, V]):
-    """Values this process read lately, at most `size`, the oldest forgotten first."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: dict[K, V] = {}
-        self._lock = threading.Lock()
-
-    def put(self, key: K, value: V) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-            if len(self._items) >= self._size:
-                del self._items[next(iter(self._items))]
-            self._items[key] = value
-
-    def get(self, key: K) -> V | None:
-        with self._lock:
-            return self._items.get(key)
-
-    def take(self, key: K) -> V | None:
-        with self._lock:
-            return self._items.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
 # What orders and payments read lately, to write without reading first (see `_create_as_seen`
 # and `_pay_as_created`): the buyers as last read or paid for, by (tenant, member); the
 # products with their member price, by (tenant, sku, tier of the buyer).
-_buyers_seen: _Seen[tuple[str, str], Buyer] = _Seen(20_000)
-_products_seen: _Seen[tuple[str, str, str | None], _ProductSeen] = _Seen(5_000)
+_buyers_seen: Recent[tuple[str, str], Buyer] = Recent(20_000)
+_products_seen: Recent[tuple[str, str, str | None], _ProductSeen] = Recent(5_000)
 
 
 def _create_as_read(ctx: Ctx, request: _OrderRequest) -> tuple[dict[str, Any], bool]:
@@ -666,7 +636,7 @@ class _CreatedOrder:
 # (`seen_settings`), saves the payment its read. What may have changed since is checked by the
 # payment's write: the order still unpaid (and locked), the buyer's facts and chain unchanged,
 # the settings at the same version; if not, the payment reads afresh.
-_recent_orders: _Seen[tuple[str, str], _CreatedOrder] = _Seen(2_048)
+_recent_orders: Recent[tuple[str, str], _CreatedOrder] = Recent(2_048)
 
 
 def _sale_line(line: Mapping[str, Any]) -> SaleLine:
@@ -715,25 +685,18 @@ def _pay_in_one_statement(
         line_rows = _payment_preview.all(tx, {"t_id": ctx.tenant_id, "o_id": order_id})
         if not line_rows:
             return None
-        head = line_rows[0]._mapping
+        rows = [line._mapping for line in line_rows]
+        head = rows[0]
         read = _CreatedOrder(
             order={k: head[ORDER_PREFIX + k] for k in _SUMMARY_KEYS},
-            lines=tuple(_line_view(line._mapping) for line in line_rows),
-            sale_lines=tuple(_sale_line(line._mapping) for line in line_rows),
+            lines=tuple(_line_view(row) for row in rows),
+            sale_lines=tuple(_sale_line(row) for row in rows),
             buyer=buyer_from_row(head),
         )
         settings = settings_from_row(head, SETTINGS_PREFIX)
         seen_settings.put(settings)
         return _write_payment(
-            tx,
-            ctx,
-            order_id,
-            read,
-            settings,
-            txn=txn,
-            amount_fen=amount_fen,
-            at=at,
-            as_of_read=True,
+            tx, ctx, read, settings, txn=txn, amount_fen=amount_fen, at=at, as_of_read=True
         )
 
 
@@ -751,22 +714,13 @@ def _pay_as_created(
     buyer or the settings have changed since."""
     with ctx.db.autocommit() as tx:
         return _write_payment(
-            tx,
-            ctx,
-            created.order["id"],
-            created,
-            settings,
-            txn=txn,
-            amount_fen=amount_fen,
-            at=at,
-            as_of_read=False,
+            tx, ctx, created, settings, txn=txn, amount_fen=amount_fen, at=at, as_of_read=False
         )
 
 
 def _write_payment(
     tx: Connection,
     ctx: Ctx,
-    order_id: str,
     read: _CreatedOrder,
     settings: TenantSettings,
     *,
@@ -778,6 +732,7 @@ def _write_payment(
     """The write of a payment in one statement, from `read` and `settings`: read just now on
     the same connection (`as_of_read`), or earlier, when the settings too must be unchanged."""
     order, buyer = read.order, read.buyer
+    order_id = order["id"]
     if order["status"] != OrderStatus.CREATED.value or order["total_fen"] != amount_fen:
         return None
     if _binds_on_payment(settings, buyer):

@@ -18,6 +18,7 @@ from shequn.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from shequn.events.service import record_event
 from shequn.ids import new_id
 from shequn.ledger.service import ensure_tenant_accounts
+from shequn.memo import Recent
 from shequn.tenancy.rules import (
     DEFAULT_STAGE_CRITERIA,
     BindingPolicy,
@@ -265,26 +266,15 @@ class _SeenSettings:
     not), instead of reading them first."""
 
     def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: dict[str, TenantSettings] = {}
-        self._lock = threading.Lock()
+        self._items: Recent[str, TenantSettings] = Recent(size)
 
     def put(self, settings: TenantSettings) -> None:
-        with self._lock:
-            known = self._items.get(settings.tenant_id)
-            if known is not None and known.version > settings.version:
-                return  # a read that finished late does not replace a newer one
-            if known is None and len(self._items) >= self._size:
-                del self._items[next(iter(self._items))]
-            self._items[settings.tenant_id] = settings
+        self._items.put_unless_newer(
+            settings.tenant_id, settings, newer=lambda held, new: held.version > new.version
+        )
 
     def get(self, tenant_id: str) -> TenantSettings | None:
-        with self._lock:
-            return self._items.get(tenant_id)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        return self._items.get(tenant_id)
 
 
 seen_settings = _SeenSettings(1_000)
