@@ -61,8 +61,8 @@ class RequestGuardMiddleware:
         await self.app(scope, receive, send)
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DomainError)
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    """The answer to a request refused by a use case."""
     params = dict(exc.params)
     extra: dict[str, Any] = {}
     if "findings" in params:
@@ -73,6 +73,11 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
         status_code=exc.status,
         headers=headers,
     )
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return domain_error_response(exc)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
@@ -99,11 +104,16 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
+def internal_error_response() -> JSONResponse:
+    """The answer to a request that failed in a way nobody foresaw (the error is logged)."""
     return JSONResponse(
         error_body("internal_error", translate("error.internal_error")), status_code=500
     )
+
+
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return internal_error_response()
 
 
 def create_app(
@@ -117,7 +127,7 @@ def create_app(
     out the fast answers to the two requests of a paid order, `hot_routes`)."""
     from shequn.catalog.api import router as catalog
     from shequn.distribution.api import router as distribution
-    from shequn.entrypoints.hot_routes import HotRoutes
+    from shequn.entrypoints.hot_routes import FastAnswers, HotRoutes
     from shequn.events.api import router as events
     from shequn.members.api import router as members
     from shequn.orders.api import router as orders
@@ -161,7 +171,15 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     if hot_routes:
-        app.add_middleware(HotRoutes, state=app.state.shequn, render_error=_domain_error)
+        # Found by the HTTP protocol too (`shequn.entrypoints.http_protocol`), which answers
+        # these requests before the application is called at all.
+        app.state.fast_answers = FastAnswers(
+            app.state.shequn,
+            render_error=domain_error_response,
+            render_internal_error=internal_error_response,
+            default=settings.default_locale,
+        )
+        app.add_middleware(HotRoutes, answers=app.state.fast_answers)
     app.add_middleware(RequestGuardMiddleware, default=settings.default_locale)
 
     _mount_docs(app)

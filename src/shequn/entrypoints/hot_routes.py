@@ -2,16 +2,20 @@
 
 `POST /api/v1/orders` and `POST /api/v1/orders/{order_id}/pay` are what a shop sends for every
 sale, and matching the route, solving its dependencies and validating the response took as
-much CPU as the use cases themselves (docs/benchmarks.md). This ASGI layer, in front of the
-routes, answers those two requests when they are ordinary: a key seen moments ago that may
-write, a JSON body that the route's own model accepts. It validates with the same models, calls
-the same use cases, renders domain errors with the same handler and the result with the same
-serializer, so the answer is byte for byte the route's. Anything else it leaves untouched to
-the FastAPI routes, which remain the definition of both endpoints (and their OpenAPI document):
-it passes them the request as it came, body included.
+much CPU as the use cases themselves (docs/benchmarks.md). `FastAnswers` answers those two
+requests when they are ordinary: a key that may write, a JSON body that the route's own model
+accepts. It validates with the same models, calls the same use cases, renders domain errors
+with the same handler and the result with the same serializer and headers, so the answer is
+byte for byte the route's. Anything else it declines, and the FastAPI routes answer, which
+remain the definition of both endpoints (and their OpenAPI document).
 
-The use cases run on the event loop here rather than on a worker thread: they are short, the
-hop to a thread cost more CPU than the work, and every worker process has a socket of its own
+Two callers use it: the HTTP protocol of `shequn serve` (`shequn.entrypoints.http_protocol`),
+before the application is called at all, and `HotRoutes`, an ASGI layer in front of the routes
+for the requests that reach the application anyway (under another ASGI server, or in tests);
+a declined request goes on to the routes as it came, body included.
+
+The use cases run on the event loop rather than on a worker thread: they are short, the hop to
+a thread cost more CPU than the work, and every worker process has a socket of its own
 (`shequn.entrypoints.server`), so the other connections are served by the other processes.
 """
 
@@ -19,7 +23,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -28,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shequn.context import Ctx
 from shequn.errors import DomainError
+from shequn.i18n import Locale, negotiate, use_locale
 from shequn.orders import service
 from shequn.orders.api import OrderCreate, PaymentIn
 from shequn.tenancy.rules import Permission, Principal
@@ -39,80 +45,110 @@ PAY_PATH = re.compile(re.escape(API_PREFIX) + r"/orders/([^/]+)/pay")
 MAX_BODY = 1 << 20  # a larger body is left to the routes (and their limit)
 
 _result = TypeAdapter(dict[str, Any])
+_JSON = (b"content-type", b"application/json")
+_REPLAYED = (b"idempotent-replayed", b"true")
 
-ErrorRenderer = Callable[[Any, Exception], Awaitable[Response]]
+Headers = Sequence[tuple[bytes, bytes]]
+ErrorRenderer = Callable[[DomainError], Response]
+InternalErrorRenderer = Callable[[], Response]
 
 
-class HotRoutes:
-    def __init__(self, app: ASGIApp, state: AppState, render_error: ErrorRenderer) -> None:
-        self.app = app
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Which of the two requests: creating an order (`order_id` None) or paying one."""
+
+    order_id: str | None
+
+
+CREATE = Target(None)
+
+
+def target_of(path: str) -> Target | None:
+    """The request a POST to `path` (decoded) makes, if it is one of the two."""
+    if path == ORDERS_PATH:
+        return CREATE
+    pay = PAY_PATH.fullmatch(path)
+    return Target(pay.group(1)) if pay is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole response: status, headers as sent (names in lower case), body."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class FastAnswers:
+    """The use case behind either request, called directly, and its answer rendered as the
+    route renders it; None for a request the routes should answer (no key that may write, a
+    body the route's model does not accept). Synchronous: it is called by the ASGI layer below
+    and by the HTTP protocol itself (`shequn.entrypoints.http_protocol`)."""
+
+    def __init__(
+        self,
+        state: AppState,
+        *,
+        render_error: ErrorRenderer,
+        render_internal_error: InternalErrorRenderer,
+        default: Locale,
+    ) -> None:
         self.state = state
         self.render_error = render_error
+        self.render_internal_error = render_internal_error
+        self.default = default
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            path = scope["path"]
-            if path == ORDERS_PATH:
-                await self._answer(scope, receive, send, None)
-                return
-            pay = PAY_PATH.fullmatch(path)
-            if pay is not None:
-                await self._answer(scope, receive, send, pay.group(1))
-                return
-        await self.app(scope, receive, send)
+    def internal_error(self, headers: Headers) -> Answer:
+        """The answer to a request whose use case failed unforeseen (for a caller that has no
+        error handler of its own around it)."""
+        _, language = _request_facts(headers)
+        with use_locale(negotiate(language, self.default)):
+            return _answer_of(self.render_internal_error())
 
-    async def _answer(
-        self, scope: Scope, receive: Receive, send: Send, order_id: str | None
-    ) -> None:
-        body, complete, pending = await _read_body(receive)
-        replay = _replaying(body, complete, pending, receive)
-        who = self._writer(scope)
-        model: type[BaseModel] = OrderCreate if order_id is None else PaymentIn
-        payload = _parse(model, body) if complete and who is not None else None
-        if payload is None or who is None:
-            await self.app(scope, replay, send)
-            return
+    def answer(self, target: Target, headers: Headers, body: bytes) -> Answer | None:
+        raw_key, language = _request_facts(headers)
+        if raw_key is None:
+            return None
+        who = self._writer(raw_key)
+        if who is None:
+            return None
+        model: type[BaseModel] = OrderCreate if target.order_id is None else PaymentIn
+        payload = _parse(model, body)
+        if payload is None:
+            return None
         ctx = Ctx(
             db=self.state.db, clock=self.state.clock, tenant_id=who.tenant_id, actor=who.actor
         )
-        try:
-            if order_id is None:
-                assert isinstance(payload, OrderCreate)
-                result, replayed = service.create_order(
-                    ctx,
-                    buyer_id=payload.buyer_id,
-                    lines=[line.model_dump() for line in payload.lines],
-                    idempotency_key=payload.idempotency_key,
-                    attributed_sharer_id=payload.attributed_sharer_id,
-                )
-                status = 200 if replayed else 201
-            else:
-                assert isinstance(payload, PaymentIn)
-                result, replayed = service.pay_order(
-                    ctx,
-                    order_id=order_id,
-                    provider_txn_id=payload.provider_txn_id,
-                    amount_fen=payload.amount_fen,
-                )
-                status = 200
-        except DomainError as exc:
-            response = await self.render_error(None, exc)
-            await response(scope, replay, send)
-            return
-        headers = {"Idempotent-Replayed": "true"} if replayed else None
-        answer = Response(
-            _result.dump_json(result),
-            status_code=status,
-            headers=headers,
-            media_type="application/json",
-        )
-        await answer(scope, replay, send)
+        with use_locale(negotiate(language, self.default)):
+            try:
+                if target.order_id is None:
+                    assert isinstance(payload, OrderCreate)
+                    result, replayed = service.create_order(
+                        ctx,
+                        buyer_id=payload.buyer_id,
+                        lines=[line.model_dump() for line in payload.lines],
+                        idempotency_key=payload.idempotency_key,
+                        attributed_sharer_id=payload.attributed_sharer_id,
+                    )
+                    status = 200 if replayed else 201
+                else:
+                    assert isinstance(payload, PaymentIn)
+                    result, replayed = service.pay_order(
+                        ctx,
+                        order_id=target.order_id,
+                        provider_txn_id=payload.provider_txn_id,
+                        amount_fen=payload.amount_fen,
+                    )
+                    status = 200
+            except DomainError as exc:
+                return _answer_of(self.render_error(exc))
+        content = _result.dump_json(result)
+        length = (b"content-length", str(len(content)).encode("latin-1"))
+        return Answer(status, [length, _JSON, _REPLAYED] if replayed else [length, _JSON], content)
 
-    def _writer(self, scope: Scope) -> Principal | None:
+    def _writer(self, raw_key: str) -> Principal | None:
         """The principal of a key that may write, or None for the route to answer."""
-        raw_key = _bearer_key(scope)
-        if raw_key is None:
-            return None
         who = cached_principal(raw_key)
         if who is None:
             try:
@@ -126,24 +162,61 @@ class HotRoutes:
         return who if who.can(Permission.WRITE) else None
 
 
-def _bearer_key(scope: Scope) -> str | None:
-    """The key of a JSON request's `Authorization: Bearer` header."""
+def _answer_of(response: Response) -> Answer:
+    return Answer(response.status_code, response.raw_headers, bytes(response.body))
+
+
+class HotRoutes:
+    """The fast answers as an ASGI layer in front of the routes (for any ASGI server; under
+    `shequn serve` the HTTP protocol answers most of these requests before they get here)."""
+
+    def __init__(self, app: ASGIApp, answers: FastAnswers) -> None:
+        self.app = app
+        self.answers = answers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            target = target_of(scope["path"])
+            if target is not None:
+                await self._answer(scope, receive, send, target)
+                return
+        await self.app(scope, receive, send)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, target: Target) -> None:
+        body, complete, pending = await _read_body(receive)
+        answer = self.answers.answer(target, scope["headers"], body) if complete else None
+        if answer is None:
+            await self.app(scope, _replaying(body, complete, pending, receive), send)
+            return
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+def _request_facts(headers: Headers) -> tuple[str | None, str | None]:
+    """The key of a JSON request's `Authorization: Bearer` header (None for anything else),
+    and its Accept-Language."""
     content_type: bytes | None = None
     authorization: bytes | None = None
-    for name, value in scope["headers"]:
+    language: bytes | None = None
+    for name, value in headers:
         if name == b"authorization":
             authorization = value
         elif name == b"content-type":
             content_type = value
+        elif name == b"accept-language" and language is None:
+            language = value
+    spoken = language.decode("latin-1") if language is not None else None
     if authorization is None or content_type is None:
-        return None
+        return None, spoken
     if content_type.split(b";", 1)[0].strip().lower() != b"application/json":
-        return None
+        return None, spoken
     scheme, _, raw = authorization.decode("latin-1").partition(" ")
     raw_key = raw.strip()
     if scheme.lower() != "bearer" or not raw_key:
-        return None
-    return raw_key
+        return None, spoken
+    return raw_key, spoken
 
 
 def _parse(model: type[BaseModel], body: bytes) -> BaseModel | None:

@@ -49,10 +49,10 @@ def http_protocol() -> Any:
     """The HTTP protocol for uvicorn: its httptools one with each response sent in one write,
     or uvicorn's own choice where httptools is missing."""
     try:
-        from shequn.entrypoints.http_protocol import CoalescingHttpToolsProtocol
+        from shequn.entrypoints.http_protocol import ShequnHttpProtocol
     except ImportError:
         return "auto"
-    return CoalescingHttpToolsProtocol
+    return ShequnHttpProtocol
 
 
 def _uvicorn_config(options: ServerOptions) -> object:

@@ -6,6 +6,8 @@ Catalogs are gettext `.po` files read with Babel at first use; the message ids a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from importlib import resources
@@ -30,6 +32,17 @@ def catalog(locale: Locale) -> dict[str, str]:
 
 def set_locale(locale: Locale) -> None:
     _current.set(locale)
+
+
+@contextmanager
+def use_locale(locale: Locale) -> Iterator[None]:
+    """`locale` inside the block, the one before it after (for code that runs outside a
+    request's own context, such as the HTTP protocol's callbacks)."""
+    token = _current.set(locale)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def get_locale() -> Locale:
