@@ -218,6 +218,23 @@ def _driver_autocommit(conn: Connection) -> Any:
     return raw
 
 
+def _give_back(conn: Connection) -> None:
+    """Return a held connection to the pool as the pool lent it, out of autocommit (a
+    transaction that got it next would otherwise commit statement by statement); one that
+    cannot be switched back is discarded."""
+    try:
+        raw = None if conn.invalidated else conn.connection.dbapi_connection
+        if raw is not None and not raw.closed and not raw.broken:
+            raw.autocommit = False
+        else:
+            conn.invalidate()
+    except Exception:  # noqa: BLE001 - whatever went wrong, the connection must not be reused
+        with contextlib.suppress(Exception):
+            conn.invalidate()
+    with contextlib.suppress(SQLAlchemyError):
+        conn.close()
+
+
 class Database:
     """Owns the engine; hands out one transaction per use case."""
 
@@ -286,12 +303,24 @@ class Database:
             if self._held.generation == self._held_generation:
                 return conn
             self._release_held(conn)
-        with self._held_lock:
-            if len(self._held_all) >= self._held_max:
-                return None
-            generation = self._held_generation
-            conn = self.engine.connect()
-            self._held_all.append(conn)
+        orphans: list[Connection] = []
+        try:
+            with self._held_lock:
+                if len(self._held_all) >= self._held_max:
+                    # Threads end (a thread pool lets idle workers go): what they held is
+                    # nobody's any more, and goes back so that a live thread may hold one.
+                    orphans = [c for c in self._held_all if not c.info["held_by"].is_alive()]
+                    for orphan in orphans:
+                        self._held_all.remove(orphan)
+                if len(self._held_all) >= self._held_max:
+                    return None
+                generation = self._held_generation
+                conn = self.engine.connect()
+                conn.info["held_by"] = threading.current_thread()
+                self._held_all.append(conn)
+        finally:
+            for orphan in orphans:
+                _give_back(orphan)
         _driver_autocommit(conn)
         self._held.conn = conn
         self._held.generation = generation
@@ -318,8 +347,7 @@ class Database:
         with self._held_lock:
             if conn in self._held_all:
                 self._held_all.remove(conn)
-        with contextlib.suppress(SQLAlchemyError):
-            conn.close()
+        _give_back(conn)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -103,6 +103,27 @@ def test_half_of_the_pool_is_held_at_most_and_dispose_closes_them(
     assert _backends_gone(postgres_db, held)
 
 
+def test_what_ended_threads_held_goes_back_to_the_pool_out_of_autocommit(pg: Database) -> None:
+    # given two threads that held connections and have ended (a pool of 4 lends at most 2)
+    for _ in range(2):
+        ended = threading.Thread(target=lambda: _backend(pg))
+        ended.start()
+        ended.join()
+    assert len(pg._held_all) == 2
+    lent = {id(conn.connection.dbapi_connection) for conn in pg._held_all}
+
+    # when a live thread wants one
+    _backend(pg)
+
+    # then it holds one, and what the ended threads held is back in the pool, where every
+    # transaction gets a connection out of autocommit (its statements commit together)
+    assert [conn.info["held_by"] for conn in pg._held_all] == [threading.current_thread()]
+    with pg.transaction() as a, pg.transaction() as b, pg.transaction() as c:
+        raws = [tx.connection.dbapi_connection for tx in (a, b, c)]
+        assert lent <= {id(raw) for raw in raws}
+        assert [raw.autocommit for raw in raws] == [False, False, False]  # type: ignore[union-attr]
+
+
 def _backends_gone(db: Database, pids: list[int]) -> bool:
     """Whether the server processes have ended (they exit just after their client closes)."""
     for _ in range(100):
