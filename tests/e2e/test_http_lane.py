@@ -67,7 +67,6 @@ class _Reply:
         self.raw = raw
         head, _, self.content = raw.partition(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
-        self.status_line = lines[0]
         self.status_code = int(lines[0].split(" ")[1])
         self.headers = {name: value for name, _, value in (h.partition(": ") for h in lines[1:])}
         self.text = self.content.decode()
@@ -179,9 +178,6 @@ class WireClient:
 
     def patch(self, path: str, **kw: Any) -> _Reply:
         return self.send("PATCH", path, **kw)
-
-    def get(self, path: str, **kw: Any) -> _Reply:
-        return self.send("GET", path, **kw)
 
 
 class _Reached:
