@@ -49,7 +49,8 @@ from orders import (
 from shequn.clock import SystemClock
 from shequn.context import Ctx
 from shequn.db import Database
-from shequn.orders.service import create_order, pay_order
+from shequn.orders.creation import create_order
+from shequn.orders.payment import pay_order
 from shequn.schema import upgrade_database
 
 T = TypeVar("T")

@@ -102,12 +102,14 @@ from shequn.catalog.service import create_product
 from shequn.clock import SystemClock
 from shequn.context import Ctx
 from shequn.db import Database
-from shequn.distribution.service import activate_plan, build_plan_spec, create_plan
+from shequn.distribution.plans import build_plan_spec
 from shequn.distribution.tables import commission_lines
+from shequn.flows.plans import activate_plan, create_plan
+from shequn.flows.registration import create_member
 from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
-from shequn.members.service import create_member
+from shequn.orders.creation import create_order
+from shequn.orders.payment import pay_order
 from shequn.orders.rules import OrderStatus
-from shequn.orders.service import create_order, pay_order
 from shequn.orders.tables import orders
 from shequn.schema import upgrade_database
 from shequn.tenancy.service import create_tenant

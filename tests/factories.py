@@ -7,9 +7,12 @@ from typing import Any
 
 from shequn.catalog.service import create_product
 from shequn.context import Ctx
-from shequn.distribution.service import activate_plan, build_plan_spec, create_plan
-from shequn.members.service import create_member
-from shequn.orders.service import complete_order, create_order, pay_order, ship_order
+from shequn.distribution.plans import build_plan_spec
+from shequn.flows.plans import activate_plan, create_plan
+from shequn.flows.registration import create_member
+from shequn.orders.creation import create_order
+from shequn.orders.payment import pay_order
+from shequn.orders.transitions import complete_order, ship_order
 
 _phones = count(1)
 

@@ -18,11 +18,18 @@ flushes is read back by it. Every statement of a flush sees the database as it w
 flush, so a batch never touches the same row twice (`update` refuses a key it already holds).
 
 A batch can also be conditional, for a use case that reads without locking and writes in one
-statement: `require` names rows that must still hold the values the use case read (they are
-locked while checked; `check` compares a row without locking it), and `guard` names the one
-update the rest depends on (an order that must still be unpaid). If a required or checked row
-has changed or the guard matches nothing, the flush writes nothing at all and says so; the use
-case then takes its slower, locking way.
+statement (an optimistic write): `require` names rows that must still hold the values the use
+case read, and locks them; `check` compares a row without locking it; `guard` names the one
+update the rest depends on (an order that must still be unpaid). If a condition fails or the
+guard matches nothing, the flush writes nothing at all and says so.
+
+Locks, since the sub-statements of one PostgreSQL statement run in no guaranteed order: each
+condition is written so that it can only be evaluated once the one before it has held (it
+depends on its result), the guard only once every condition has, and the writes only once the
+guard (or the last condition) has. So the conditions lock their rows in the order they were
+added, and the guard's row after them. The other updates of a batch lock their rows in no
+defined order: a use case updates in a batch only rows it holds already (through a condition,
+the guard, or `shequn.locks` before the flush).
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ from sqlalchemy import Connection, Table, bindparam, insert, literal, select, up
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
-from shequn.db import UTCDateTime, dumps_json
+from shequn.db import UTCDateTime
+from shequn.jsoncodec import NaiveDatetimeError, dumps_json
 
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -211,7 +219,7 @@ class WriteBatch:
     ) -> None:
         """Set `values` on the row whose primary key is `key` if it also matches `where` (None
         is matched as null); the whole batch takes effect only if it does (and every `require`
-        holds). The required rows are locked before the guarded one."""
+        holds). The required rows are locked before the guarded one, in the order added."""
         if self._guard is not None:
             raise BatchError("a batch has one guard")
         if not values:
@@ -337,11 +345,13 @@ def _op_sql(op: _Op, gated: bool) -> str:
     )
 
 
-def _require_sql(check: _Require) -> str:
+def _require_sql(check: _Require, index: int) -> str:
     t = check.table
     conditions = [f"{c} = {_param(t, c)}" for c, _ in check.key] + [
         f"{c} IS NOT DISTINCT FROM {_param(t, c)}" for c, _ in check.equal
     ]
+    if index > 0:
+        conditions.append(f"EXISTS (SELECT 1 FROM r{index - 1})")
     locking = " FOR UPDATE" if check.lock else ""
     columns = ", ".join(check.returning) or "1"
     return f"SELECT {columns} FROM {t.name} WHERE {' AND '.join(conditions)}{locking}"
@@ -352,7 +362,8 @@ def _guard_sql(guard: _Guard, requires: int) -> str:
     sets = ", ".join(f"{c} = {_param(t, c)}" for c, _ in guard.values)
     conditions = [f"{c} = {_param(t, c)}" for c, _ in guard.key]
     conditions += [f"{c} IS NOT DISTINCT FROM {_param(t, c)}" for c, _ in guard.where]
-    conditions += [f"EXISTS (SELECT 1 FROM r{n})" for n in range(requires)]
+    if requires:
+        conditions.append(f"EXISTS (SELECT 1 FROM r{requires - 1})")
     return f"UPDATE {t.name} SET {sets} WHERE {' AND '.join(conditions)} RETURNING 1"
 
 
@@ -384,13 +395,12 @@ def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence
         found = _sql_cache.get(key)
     if found is not None:
         return found
-    parts = [f"r{n} AS ({_require_sql(r)})" for n, r in enumerate(requires)]
+    parts = [f"r{n} AS ({_require_sql(r, n)})" for n, r in enumerate(requires)]
     if guard is not None:
         parts.append(f"g AS ({_guard_sql(guard, len(requires))})")
     elif requires:
-        # No update to hang the conditions on: the gate is their conjunction.
-        held = " AND ".join(f"EXISTS (SELECT 1 FROM r{n})" for n in range(len(requires)))
-        parts.append(f"g AS (SELECT 1 WHERE {held})")
+        # No update to hang the conditions on: the last one holds only if all of them do.
+        parts.append(f"g AS (SELECT 1 WHERE EXISTS (SELECT 1 FROM r{len(requires) - 1}))")
     gated = guard is not None or bool(requires)
     parts += [f"w{n} AS ({_op_sql(op, gated)})" for n, op in enumerate(ops)]
     counted = ["(SELECT count(*) FROM g)" if gated else "1"]
@@ -407,7 +417,10 @@ def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence
 
 
 def _json_rows(op: _Insert) -> str:
-    return dumps_json(op.rows)
+    try:
+        return dumps_json(op.rows)
+    except NaiveDatetimeError as exc:
+        raise BatchError(str(exc)) from None
 
 
 def _pairs_params(table: Table, pairs: Sequence[tuple[str, Any]]) -> list[Any]:

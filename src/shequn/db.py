@@ -8,12 +8,13 @@ two writers queue instead of failing on lock upgrade.
 from __future__ import annotations
 
 import contextlib
-import json
+import random
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -29,13 +30,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, func, literal
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from shequn.ids import new_id
+from shequn.jsoncodec import dumps_json
 
 metadata = MetaData(
     naming_convention={
@@ -46,46 +48,6 @@ metadata = MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-
-
-def _json_default(value: Any) -> str:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            from shequn.batch import BatchError
-
-            raise BatchError("naive datetime given to the database")
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
-
-
-def _chunk_encoder() -> Any:
-    """The C encoder behind `_ENCODER`, built once; None where the interpreter has none. No
-    circular-reference markers: they would outlive an encoding that failed halfway (the
-    values stored are plain data, and a cycle still ends in RecursionError)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:
-        return None
-    try:
-        return make(
-            None, _json_default, json.encoder.encode_basestring, None, ":", ",", False, False, True
-        )
-    except TypeError:
-        return None
-
-
-_encode_chunks = _chunk_encoder()
-
-
-def dumps_json(value: Any) -> str:
-    """JSON as the database stores it, on every backend: compact, UTF-8 as is, aware datetimes
-    in ISO form. (The encoder is built once: `json.dumps` with options builds one per call,
-    which costs more than encoding a row.)"""
-    if _encode_chunks is None:
-        return _ENCODER.encode(value)
-    return "".join(_encode_chunks(value, 0))
 
 
 Id = String(40)
@@ -357,6 +319,11 @@ class Database:
             with conn.begin():
                 yield conn
 
+    def ping(self) -> None:
+        """Raise unless the database answers a query."""
+        with self.read() as tx:
+            tx.exec_driver_sql("SELECT 1")
+
     def dispose(self) -> None:
         """Close every connection, the ones threads hold for autocommit use cases included
         (call it when nothing else uses the database any more)."""
@@ -367,3 +334,33 @@ class Database:
                 conn.close()
         self._held = threading.local()
         self.engine.dispose()
+
+
+# SQLSTATEs of a transaction the server gave up so that others could go on: a deadlock, a
+# serialization failure, a lock that could not be had. Nothing of it was kept, so the whole use
+# case may run again.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
+RETRIES = 4
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether `exc` is a database failure that running the use case again can cure."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    return getattr(exc.orig, "sqlstate", None) in TRANSIENT_SQLSTATES
+
+
+def retrying(use_case: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a use case, again after a transient failure (each use case commits once or is
+    idempotent, so a run the server rolled back leaves nothing to undo)."""
+    for attempt in range(RETRIES):
+        try:
+            return use_case(*args, **kwargs)
+        except DBAPIError as exc:
+            if attempt == RETRIES - 1 or not is_transient(exc):
+                raise
+            time.sleep(random.uniform(0.001, 0.01 * (attempt + 1)))
+    raise AssertionError("unreachable")

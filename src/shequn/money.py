@@ -18,6 +18,14 @@ def apply_rate(base_fen: int, rate_bp: int) -> int:
     return base_fen * rate_bp // BP_DENOMINATOR
 
 
+def scale_down(amount_fen: int, part: int, whole: int) -> int:
+    """floor(amount * part / whole) for 0 <= part <= whole: what is left of an amount once its
+    base shrank from `whole` to `part`."""
+    if whole <= 0 or not 0 <= part <= whole or amount_fen < 0:
+        raise ValueError("scale_down takes 0 <= part <= whole and a non-negative amount")
+    return amount_fen * part // whole
+
+
 def split_proportionally(total: int, weights: Sequence[int]) -> list[int]:
     """Split `total` across `weights` by largest remainder; parts sum exactly to `total`.
 

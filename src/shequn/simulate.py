@@ -13,13 +13,18 @@ from shequn.catalog.service import create_product
 from shequn.clock import ManualClock
 from shequn.context import Ctx
 from shequn.db import Database
-from shequn.distribution.service import activate_plan, build_plan_spec, create_plan
+from shequn.distribution.plans import build_plan_spec
 from shequn.errors import DomainError
-from shequn.members.service import create_member
-from shequn.orders.service import complete_order, create_order, pay_order, refund_order, ship_order
+from shequn.flows.plans import activate_plan, create_plan
+from shequn.flows.registration import create_member
+from shequn.flows.settings import update_settings
+from shequn.flows.tiers import create_tier
+from shequn.orders.creation import create_order
+from shequn.orders.payment import pay_order
+from shequn.orders.refunds import refund_order
+from shequn.orders.transitions import complete_order, ship_order
 from shequn.settlement.service import run_settlement
-from shequn.tenancy.service import create_tenant, update_settings
-from shequn.tiers.service import create_tier
+from shequn.tenancy.service import create_tenant
 from shequn.wallet.service import (
     approve_withdrawal,
     record_payout_result,

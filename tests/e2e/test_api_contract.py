@@ -355,6 +355,7 @@ def test_commerce_loop_order_to_withdrawal(api: TestClient, db: Database, keys: 
         "ok": True,
         "mismatches": [],
         "unbalanced": [],
+        "negative_pending": [],
     }
     assert snapshot(db, keys.tenant_id)["withdrawals"] == 2
 

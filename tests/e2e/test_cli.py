@@ -205,7 +205,7 @@ def community_with_a_completed_order(target: Target, tenant_id: str) -> Ctx:
     """grandparent ← parent ← buyer, a 10 %/5 % plan, a 0-day window and one order of 9900 fen,
     paid, shipped and completed long ago."""
     ctx = Ctx(db=target.db, clock=ManualClock(PAST), tenant_id=tenant_id, actor="test")
-    from shequn.tenancy.service import update_settings
+    from shequn.flows.settings import update_settings
 
     update_settings(ctx, patch={"after_sales_days": 0})
     _, _, buyer = f.chain(ctx, 3)
@@ -307,7 +307,8 @@ def test_ledger_verify_passes_and_catches_a_tampered_balance(target: Target) -> 
     bad = run(*args)
     assert bad.exit_code == 1
     assert " ".join(bad.stderr.split()) == (
-        "Ledger check failed: 2 balance mismatches, 0 unbalanced transactions."
+        "Ledger check failed: 2 balance mismatches, 0 unbalanced transactions,"
+        " 0 frozen wallets below zero."
     )
 
 
@@ -426,7 +427,7 @@ def test_demo_builds_a_small_community_without_serving(tmp_path: Path) -> None:
     finally:
         demo.dispose()
     assert len(members["items"]) == 20
-    assert verified == {"ok": True, "mismatches": [], "unbalanced": []}
+    assert verified == {"ok": True, "mismatches": [], "unbalanced": [], "negative_pending": []}
     assert mine["tenant_id"] == tenant.group(1)
 
 

@@ -70,11 +70,9 @@ def test_inserts_and_updates_land_together(ctx: Ctx) -> None:
         values={"last_paid_at": AT, "max_order_fen": 900},
         increments={"paid_total_fen": 900},
     )
+    batch.update(members, {"tenant_id": ctx.tenant_id, "id": b}, increments={"team_count": 2})
     batch.update(
-        members, {"tenant_id": ctx.tenant_id, "id": b}, increments={"referred_buyer_count": 2}
-    )
-    batch.update(
-        members, {"tenant_id": ctx.tenant_id, "id": "mem_missing"}, increments={"team_count": 1}
+        members, {"tenant_id": ctx.tenant_id, "id": "mem_missing"}, increments={"direct_count": 1}
     )
     with ctx.db.transaction() as tx:
         flushed = batch.flush(tx)
@@ -92,7 +90,7 @@ def test_inserts_and_updates_land_together(ctx: Ctx) -> None:
         900,
         AT,
     )
-    assert row_b["referred_buyer_count"] == 2
+    assert row_b["team_count"] == 2
     assert not batch  # a flushed batch is empty
 
 

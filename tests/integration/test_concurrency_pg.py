@@ -15,11 +15,15 @@ from shequn.context import Ctx
 from shequn.db import Database
 from shequn.distribution.tables import commission_lines
 from shequn.errors import DomainError
+from shequn.flows.settings import update_settings
 from shequn.ledger.service import find_balance_mismatches
-from shequn.orders.service import create_order, get_order, pay_order, refund_order
+from shequn.orders.creation import create_order
+from shequn.orders.payment import pay_order
+from shequn.orders.refunds import refund_order
 from shequn.orders.tables import payments
+from shequn.orders.views import get_order
 from shequn.settlement.service import run_settlement
-from shequn.tenancy.service import create_tenant, update_settings
+from shequn.tenancy.service import create_tenant
 from shequn.wallet.service import (
     approve_withdrawal,
     get_withdrawal,
@@ -128,7 +132,7 @@ def test_parallel_orders_with_one_idempotency_key_make_one_order(pg_ctx: Ctx) ->
 
 def test_parallel_rebinds_cannot_close_a_cycle(pg_ctx: Ctx) -> None:
     from shequn.members.service import get_member
-    from shequn.referrals.service import rebind_member
+    from shequn.referrals.binding import rebind_member
 
     ctx = pg_ctx
     a = f.member(ctx, "A")
@@ -226,7 +230,8 @@ def test_a_withdrawal_is_either_rejected_or_failed_once_never_both(pg_ctx: Ctx) 
 
 
 def test_parallel_registrations_with_one_phone_make_one_member(pg_ctx: Ctx) -> None:
-    from shequn.members.service import create_member, list_members
+    from shequn.flows.registration import create_member
+    from shequn.members.service import list_members
 
     ctx = pg_ctx
     referrer = f.member(ctx, "推荐人")

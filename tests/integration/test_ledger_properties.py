@@ -12,15 +12,20 @@ from sqlalchemy import func, select
 from shequn.clock import ManualClock
 from shequn.context import Ctx
 from shequn.db import Database
-from shequn.distribution.service import activate_plan, build_plan_spec, create_plan
+from shequn.distribution.plans import build_plan_spec
 from shequn.distribution.tables import commission_lines
 from shequn.errors import DomainError
+from shequn.flows.plans import activate_plan, create_plan
+from shequn.flows.settings import update_settings
 from shequn.ledger.rules import Purpose
 from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
 from shequn.ledger.tables import accounts, postings
-from shequn.orders.service import complete_order, create_order, pay_order, refund_order, ship_order
+from shequn.orders.creation import create_order
+from shequn.orders.payment import pay_order
+from shequn.orders.refunds import refund_order
+from shequn.orders.transitions import complete_order, ship_order
 from shequn.settlement.service import run_settlement
-from shequn.tenancy.service import create_tenant, update_settings
+from shequn.tenancy.service import create_tenant
 from shequn.wallet.service import (
     record_payout_result,
     reject_withdrawal,
@@ -103,7 +108,7 @@ def assert_sound(ctx: Ctx) -> None:
 
 
 def setup_community(ctx: Ctx, l1: int, l2: int, peer: int) -> list[str]:
-    from shequn.tiers.service import create_tier
+    from shequn.flows.tiers import create_tier
 
     vip = create_tier(ctx, name="VIP", rank=1, upgrade_spend_fen=30_000)
     members = f.chain(ctx, 4)

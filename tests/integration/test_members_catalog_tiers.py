@@ -12,10 +12,12 @@ from shequn.clock import ManualClock
 from shequn.context import Ctx
 from shequn.errors import Conflict, DomainError, InvalidInput, NotFound
 from shequn.events.service import list_events
-from shequn.members.service import create_member, get_member, list_members, update_member
-from shequn.orders.service import create_order, refund_order
-from shequn.tenancy.service import update_settings
-from shequn.tiers.service import create_tier, list_tiers, update_tier
+from shequn.flows.registration import create_member
+from shequn.flows.settings import update_settings
+from shequn.flows.tiers import create_tier, list_tiers, update_tier
+from shequn.members.service import get_member, list_members, update_member
+from shequn.orders.creation import create_order
+from shequn.orders.refunds import refund_order
 from tests import factories as f
 
 

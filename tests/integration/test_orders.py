@@ -10,15 +10,11 @@ from shequn.clock import ManualClock
 from shequn.context import Ctx
 from shequn.errors import Conflict, DomainError, InvalidInput, NotFound
 from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
-from shequn.orders.service import (
-    cancel_order,
-    complete_order,
-    create_order,
-    get_order,
-    pay_order,
-    refund_order,
-    ship_order,
-)
+from shequn.orders.creation import create_order
+from shequn.orders.payment import pay_order
+from shequn.orders.refunds import refund_order
+from shequn.orders.transitions import cancel_order, complete_order, ship_order
+from shequn.orders.views import get_order
 from shequn.settlement.service import run_settlement
 from shequn.wallet.service import request_withdrawal, wallet
 from tests import factories as f
@@ -75,7 +71,7 @@ def test_bad_orders_are_refused(ctx: Ctx, lines: list[dict[str, Any]], code: str
     with pytest.raises(DomainError) as caught:
         create_order(ctx, buyer_id=buyer, lines=lines)
     assert caught.value.code == code
-    from shequn.orders.service import list_orders
+    from shequn.orders.views import list_orders
 
     assert list_orders(ctx)["items"] == []
 
@@ -236,7 +232,7 @@ def test_refund_is_idempotent_on_its_key(ctx: Ctx) -> None:
 
 
 def test_tier_price_and_commission_base_is_what_was_paid(ctx: Ctx) -> None:
-    from shequn.tiers.service import create_tier
+    from shequn.flows.tiers import create_tier
 
     vip = create_tier(ctx, name="VIP", rank=1, discount_bp=1_000)
     parent = f.member(ctx)

@@ -10,21 +10,17 @@ from sqlalchemy import select
 from shequn.clock import ManualClock
 from shequn.compliance.service import compliance_report
 from shequn.context import Ctx
-from shequn.distribution.service import (
-    activate_plan,
-    build_plan_spec,
-    create_plan,
-    get_plan,
-    list_plans,
-    member_commissions,
-)
+from shequn.distribution.plans import build_plan_spec
+from shequn.distribution.queries import member_commissions
 from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import list_events
+from shequn.flows.plans import activate_plan, create_plan, get_plan, list_plans
+from shequn.flows.settings import update_settings
+from shequn.flows.tiers import create_tier
 from shequn.ledger.tables import postings
-from shequn.orders.service import get_order
+from shequn.orders.views import get_order
 from shequn.settlement.service import run_settlement
-from shequn.tenancy.service import get_settings, update_settings
-from shequn.tiers.service import create_tier
+from shequn.tenancy.service import get_settings
 from shequn.wallet.service import wallet
 from tests import factories as f
 
@@ -59,11 +55,11 @@ def test_blocked_plan_cannot_be_activated_and_changes_nothing(ctx: Ctx) -> None:
             ],
         ),
     )
-    assert [(x["rule"], x["severity"]) for x in bad["findings"]] == [("commission_depth", "block")]
+    assert [(x.rule, x.severity.value) for x in bad["findings"]] == [("commission_depth", "block")]
     with pytest.raises(Conflict) as caught:
         activate_plan(ctx, plan_id=bad["id"])
     assert caught.value.code == "plan_blocked"
-    assert caught.value.params["findings"][0]["rule"] == "commission_depth"
+    assert caught.value.params["findings"][0].rule == "commission_depth"
     assert get_settings(ctx)["active_plan_id"] == good["id"]
     assert get_plan(ctx, plan_id=bad["id"])["status"] == "draft"
 
@@ -174,7 +170,7 @@ def test_settlement_auto_completes_long_shipped_orders(ctx: Ctx, clock: ManualCl
     parent, buyer = f.chain(ctx, 2)
     f.product(ctx, price_fen=10_000)
     f.two_level_plan(ctx)
-    from shequn.orders.service import ship_order
+    from shequn.orders.transitions import ship_order
 
     order = f.paid_order(ctx, buyer)
     ship_order(ctx, order_id=order["id"])

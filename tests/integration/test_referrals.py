@@ -16,17 +16,14 @@ from shequn.db import Database
 from shequn.errors import Conflict, DomainError, InvalidInput, NotFound
 from shequn.events.service import list_events
 from shequn.events.tables import events
-from shequn.members.service import create_member, get_member
+from shequn.flows.registration import create_member
+from shequn.flows.settings import update_settings
+from shequn.members.service import get_member
 from shequn.members.tables import members
-from shequn.referrals.service import (
-    binding_history,
-    rebind_member,
-    record_touch,
-    team_members,
-    team_summary,
-)
+from shequn.referrals.binding import binding_history, rebind_member, record_touch
 from shequn.referrals.tables import referral_bindings, referral_paths, referral_touches
-from shequn.tenancy.service import create_tenant, update_settings
+from shequn.referrals.tree import team_members, team_summary
+from shequn.tenancy.service import create_tenant
 from tests import factories as f
 
 
@@ -51,7 +48,7 @@ def snapshot(ctx: Ctx) -> dict[str, Any]:
                         members.c.bound_at,
                         members.c.direct_count,
                         members.c.team_count,
-                        members.c.referred_buyer_count,
+                        members.c.version,
                     ).where(members.c.tenant_id == t)
                 )
             ),

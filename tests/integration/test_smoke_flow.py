@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shequn.clock import ManualClock
 from shequn.context import Ctx
-from shequn.distribution.service import member_commissions
+from shequn.distribution.queries import member_commissions
 from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
 from shequn.settlement.service import run_settlement
 from shequn.wallet.service import request_withdrawal, wallet

@@ -11,19 +11,19 @@ from shequn.context import Ctx
 from shequn.db import Database
 from shequn.errors import Conflict, DomainError, NotFound, Unauthorized
 from shequn.events.service import list_events
+from shequn.flows.settings import update_settings
+from shequn.flows.tiers import create_tier
+from shequn.snapshot import Snapshot
+from shequn.tenancy.repo import load_settings, remember_settings, remembered_settings
 from shequn.tenancy.rules import Role, TenantSettings, hash_api_key
 from shequn.tenancy.service import (
-    _SeenSettings,
     authenticate,
     create_api_key,
     create_tenant,
     get_settings,
     list_api_keys,
-    load_settings,
     revoke_api_key,
-    update_settings,
 )
-from shequn.tiers.service import create_tier
 from tests import factories as f
 
 
@@ -155,7 +155,8 @@ def test_settings_patch_merges(ctx: Ctx) -> None:
 
 
 def test_tenants_never_see_each_other(db: Database, clock: ManualClock, ctx: Ctx) -> None:
-    from shequn.members.service import create_member, get_member
+    from shequn.flows.registration import create_member
+    from shequn.members.service import get_member
 
     other_id, other_key = create_tenant(db=db, clock=clock, name="别家")
     other = Ctx(db=db, clock=clock, tenant_id=other_id, actor="test")
@@ -168,15 +169,15 @@ def test_tenants_never_see_each_other(db: Database, clock: ManualClock, ctx: Ctx
     assert caught.value.code == "tenant_name_invalid"
 
 
-def test_settings_seen_keep_the_newest_version_and_forget_the_oldest_tenant() -> None:
-    seen = _SeenSettings(2)
-    seen.put(TenantSettings(tenant_id="tn_a", version=2))
-    seen.put(TenantSettings(tenant_id="tn_a", version=1))  # a read that finished late
-    assert seen.get("tn_a") == TenantSettings(tenant_id="tn_a", version=2)
-    seen.put(TenantSettings(tenant_id="tn_b", version=0))
-    seen.put(TenantSettings(tenant_id="tn_c", version=5))
-    assert seen.get("tn_a") is None
-    assert [seen.get("tn_b"), seen.get("tn_c")] == [
+def test_settings_kept_keep_the_newest_version_and_forget_the_oldest_tenant() -> None:
+    kept = Snapshot(size=2)
+    remember_settings(kept, TenantSettings(tenant_id="tn_a", version=2))
+    remember_settings(kept, TenantSettings(tenant_id="tn_a", version=1))  # a late read
+    assert remembered_settings(kept, "tn_a") == TenantSettings(tenant_id="tn_a", version=2)
+    remember_settings(kept, TenantSettings(tenant_id="tn_b", version=0))
+    remember_settings(kept, TenantSettings(tenant_id="tn_c", version=5))
+    assert remembered_settings(kept, "tn_a") is None
+    assert [remembered_settings(kept, "tn_b"), remembered_settings(kept, "tn_c")] == [
         TenantSettings(tenant_id="tn_b", version=0),
         TenantSettings(tenant_id="tn_c", version=5),
     ]

@@ -7,10 +7,10 @@ import pytest
 from shequn.clock import ManualClock
 from shequn.context import Ctx
 from shequn.errors import Conflict, DomainError, InvalidInput
+from shequn.flows.settings import update_settings
 from shequn.ledger.rules import Purpose, brand_account, system_account
 from shequn.ledger.service import account_balance_from_postings, find_balance_mismatches
 from shequn.settlement.service import run_settlement
-from shequn.tenancy.service import update_settings
 from shequn.wallet.service import (
     approve_withdrawal,
     list_withdrawals,
@@ -149,7 +149,7 @@ def test_rejected_or_failed_payout_returns_the_funds(
     assert wallet(ctx, member_id=member)["available_fen"] == 10_000
     assert balance(ctx, brand_account(Purpose.FEE_INCOME)) == 0
     assert balance(ctx, system_account(Purpose.PAYOUT_CLEARING)) == 0
-    from shequn.distribution.service import member_commissions
+    from shequn.distribution.queries import member_commissions
 
     assert [c["status"] for c in member_commissions(ctx, member_id=member)["items"]] == [
         "available"

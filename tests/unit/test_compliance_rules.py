@@ -6,6 +6,7 @@ import pytest
 
 from shequn.compliance.rules import ProductFacts, Severity, blocking, check_plan, runtime_cap_bp
 from shequn.distribution.rules import LevelRule, PlanMode, PlanSpec, Release
+from shequn.entrypoints.rendering import finding_shown
 from shequn.i18n import set_locale
 from shequn.tiers.rules import TierSpec
 
@@ -132,7 +133,7 @@ def test_headcount_upgrade_of_an_earning_tier() -> None:
     recruiter = TierSpec("t-lead", "团长", 1, may_distribute=True, upgrade_team_headcount=30)
     found = check_plan(plan(1_000), profile="wechat", custom_cap_bp=3_000, tiers=[recruiter])
     assert rules_of(found) == [("headcount_upgrade", "block")]
-    assert "团长" in found[0].as_dict()["message"]
+    assert "团长" in finding_shown(found[0])["message"]
 
 
 def test_fixed_amount_over_cap_warns_with_the_product() -> None:
@@ -146,9 +147,9 @@ def test_fixed_amount_over_cap_warns_with_the_product() -> None:
 
 def test_findings_carry_message_and_citation_in_both_languages() -> None:
     (finding,) = check_plan(plan(1_000, 500, 200), profile="wechat", custom_cap_bp=3_000)
-    english = finding.as_dict()
+    english = finding_shown(finding)
     set_locale("zh_CN")
-    chinese = finding.as_dict()
+    chinese = finding_shown(finding)
     assert english["message"] == "Commission reaches level 3; this profile allows 2."
     assert chinese["message"] == "分佣达到第 3 级，当前合规配置最多允许 2 级。"
     assert chinese["citation"].startswith("《刑法》第二百二十四条之一")

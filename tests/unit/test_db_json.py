@@ -11,8 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shequn.batch import BatchError
-from shequn.db import dumps_json
+from shequn.jsoncodec import NaiveDatetimeError, dumps_json
 
 _moments = st.datetimes(
     min_value=datetime(1970, 1, 1),
@@ -54,7 +53,7 @@ def test_it_is_the_standard_librarys_compact_json(value: Any) -> None:
 def test_a_naive_datetime_is_refused_each_time() -> None:
     naive = [{"at": datetime(2026, 1, 1, 8, 0)}]
     for _ in range(3):
-        with pytest.raises(BatchError, match="naive datetime"):
+        with pytest.raises(NaiveDatetimeError, match="naive datetime"):
             dumps_json(naive)
     assert dumps_json([{"at": None}]) == '[{"at":null}]'
 

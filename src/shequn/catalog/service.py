@@ -1,4 +1,5 @@
-"""Products and their per-tier prices."""
+"""Products and their per-tier prices. Every change of a product or of its tier prices moves
+its `version` (a trigger does it), so that a copy of it is known stale."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from shequn.context import Ctx
 from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import record_event
 from shequn.ids import new_id
-from shequn.tiers.tables import tiers
+from shequn.locks import Lock, take
+from shequn.tiers.repo import existing_tier_ids
 
 
 def _write_tier_prices(
@@ -29,15 +31,9 @@ def _write_tier_prices(
     tier_ids = [tp["tier_id"] for tp in tier_prices]
     if len(set(tier_ids)) != len(tier_ids):
         raise InvalidInput("tier_price_duplicate")
-    if tier_ids:
-        found = set(
-            tx.execute(
-                select(tiers.c.id).where(tiers.c.tenant_id == tenant_id, tiers.c.id.in_(tier_ids))
-            ).scalars()
-        )
-        missing = sorted(set(tier_ids) - found)
-        if missing:
-            raise NotFound("tier_not_found", id=missing[0])
+    missing = sorted(set(tier_ids) - existing_tier_ids(tx, tenant_id, tier_ids))
+    if missing:
+        raise NotFound("tier_not_found", id=missing[0])
     tx.execute(
         delete(product_tier_prices).where(
             product_tier_prices.c.tenant_id == tenant_id,
@@ -226,10 +222,11 @@ def update_product(ctx: Ctx, *, sku: str, **fields: Any) -> dict[str, Any]:
     with ctx.db.transaction() as tx:
         row = _require_product(tx, ctx.tenant_id, sku)
         if values or tier_prices is not None:
+            take(tx, Lock.PRODUCTS)
             tx.execute(
                 update(products)
                 .where(products.c.tenant_id == ctx.tenant_id, products.c.id == row.id)
-                .values(**values, version=products.c.version + 1, updated_at=now)
+                .values(**values, updated_at=now)
             )
         if tier_prices is not None:
             _write_tier_prices(tx, ctx.tenant_id, row.id, tier_prices)

@@ -22,7 +22,6 @@ from shequn.distribution.rules import (
     max_earning_level,
     nominal_total_bp,
 )
-from shequn.i18n import translate
 from shequn.tiers.rules import TierSpec
 
 
@@ -49,20 +48,14 @@ CITATIONS = {
 
 @dataclass(frozen=True)
 class Finding:
+    """A rule the checked plan breaks or comes close to; its message and citation are
+    rendered in the reader's language where it is shown (`message_key`, `citation_key`)."""
+
     rule: str
     severity: Severity
     message_key: str
     citation_key: str
     params: dict[str, Any] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rule": self.rule,
-            "severity": self.severity.value,
-            "message": translate(self.message_key, **self.params),
-            "citation": translate(self.citation_key),
-            "params": self.params,
-        }
 
 
 @dataclass(frozen=True)
@@ -260,3 +253,42 @@ def _fixed_amount_findings(
 
 def blocking(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity is Severity.BLOCK]
+
+
+@dataclass(frozen=True)
+class LiveFigures:
+    """What the tenant's data shows (see `shequn.compliance.service.live_figures`)."""
+
+    deepest_earning_level: int
+    deepest_referral_depth: int
+    members_in_chains_of_3_plus: int
+    member_income_fen: int
+    recruitment_income_fen: int
+    recruitment_income_share_bp: int
+
+
+def live_findings(live: LiveFigures, profile: str) -> list[Finding]:
+    """Findings the live data raises under the profile."""
+    out: list[Finding] = []
+    limit = MAX_LEVEL[Profile(profile)]
+    if live.deepest_earning_level > limit:
+        out.append(
+            Finding(
+                "live_depth",
+                Severity.WARN,
+                "compliance.live_depth",
+                CITATIONS["criminal_224_1"],
+                {"depth": live.deepest_earning_level, "max": limit},
+            )
+        )
+    if live.members_in_chains_of_3_plus >= 30 and live.deepest_earning_level >= 3:
+        out.append(
+            Finding(
+                "prosecution_threshold",
+                Severity.WARN,
+                "compliance.prosecution_threshold",
+                CITATIONS["criminal_224_1"],
+                {"count": live.members_in_chains_of_3_plus},
+            )
+        )
+    return out

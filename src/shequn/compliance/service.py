@@ -2,51 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, func, select
 from sqlalchemy.orm import aliased
 
-from shequn.catalog.tables import products
-from shequn.compliance.rules import Finding, ProductFacts, check_plan, runtime_cap_bp
+from shequn.catalog.repo import active_products
+from shequn.compliance.rules import (
+    Finding,
+    LiveFigures,
+    ProductFacts,
+    check_plan,
+    live_findings,
+    runtime_cap_bp,
+)
 from shequn.context import Ctx
+from shequn.distribution.repo import load_plan
 from shequn.distribution.rules import PlanSpec
 from shequn.distribution.tables import commission_lines
-from shequn.i18n import translate
 from shequn.ledger.tables import journal_transactions, postings
 from shequn.members.tables import members
 from shequn.referrals.tables import referral_paths
+from shequn.snapshot import Snapshot
+from shequn.tenancy.repo import load_settings
 from shequn.tenancy.rules import TenantSettings
-from shequn.tenancy.service import load_settings
-from shequn.tiers.service import load_tiers
-
-
-def _products(tx: Connection, tenant_id: str) -> list[ProductFacts]:
-    rows = tx.execute(
-        select(
-            products.c.sku, products.c.ladder_role, products.c.price_fen, products.c.category
-        ).where(products.c.tenant_id == tenant_id, products.c.active.is_(True))
-    ).all()
-    return [ProductFacts(r.sku, r.ladder_role, r.price_fen, r.category) for r in rows]
+from shequn.tiers.repo import load_tiers
 
 
 def check_spec(tx: Connection, *, settings: TenantSettings, spec: PlanSpec) -> list[Finding]:
+    """The plan's findings under the tenant's profile, with its tiers and catalog."""
     return check_plan(
         spec,
         profile=settings.compliance_profile,
         custom_cap_bp=settings.custom_commission_cap_bp,
         tiers=load_tiers(tx, settings.tenant_id),
-        products=_products(tx, settings.tenant_id),
+        products=[ProductFacts(*p) for p in active_products(tx, settings.tenant_id)],
     )
 
 
-def findings_for_plan(tx: Connection, *, settings: TenantSettings, plan_id: str) -> list[Finding]:
-    from shequn.distribution.service import load_plan
+def findings_for_plan(
+    tx: Connection, *, settings: TenantSettings, plan_id: str, snapshot: Snapshot
+) -> list[Finding]:
+    spec = load_plan(tx, settings.tenant_id, plan_id, snapshot)
+    return check_spec(tx, settings=settings, spec=spec)
 
-    return check_spec(tx, settings=settings, spec=load_plan(tx, settings.tenant_id, plan_id))
 
-
-def _live_figures(tx: Connection, tenant_id: str) -> dict[str, Any]:
+def live_figures(tx: Connection, tenant_id: str) -> LiveFigures:
     earning = select(commission_lines.c.level).where(
         commission_lines.c.tenant_id == tenant_id,
         commission_lines.c.status.in_(("pending", "available", "withdrawn")),
@@ -96,58 +98,31 @@ def _live_figures(tx: Connection, tenant_id: str) -> dict[str, Any]:
     ).all()
     total_income = sum(int(v) for _, v in income)
     recruitment = sum(int(v) for k, v in income if k == "recruitment_reward")
-    return {
-        "deepest_earning_level": int(deepest),
-        "deepest_referral_depth": int(deepest_tree),
-        "members_in_chains_of_3_plus": int(chain_members),
-        "member_income_fen": total_income,
-        "recruitment_income_fen": recruitment,
-        "recruitment_income_share_bp": recruitment * 10_000 // total_income if total_income else 0,
-    }
+    return LiveFigures(
+        deepest_earning_level=int(deepest),
+        deepest_referral_depth=int(deepest_tree),
+        members_in_chains_of_3_plus=int(chain_members),
+        member_income_fen=total_income,
+        recruitment_income_fen=recruitment,
+        recruitment_income_share_bp=recruitment * 10_000 // total_income if total_income else 0,
+    )
 
 
 def compliance_report(ctx: Ctx) -> dict[str, Any]:
-    """The active plan's findings under the tenant's profile, plus what the live data shows."""
-    from shequn.distribution.service import load_plan
-
+    """The active plan's findings under the tenant's profile, plus what the live data shows
+    (findings as `Finding`, rendered where they are shown)."""
     with ctx.db.read() as tx:
         settings = load_settings(tx, ctx.tenant_id)
         findings: list[Finding] = []
         if settings.active_plan_id is not None:
-            findings = check_spec(
-                tx, settings=settings, spec=load_plan(tx, ctx.tenant_id, settings.active_plan_id)
+            findings = findings_for_plan(
+                tx, settings=settings, plan_id=settings.active_plan_id, snapshot=ctx.snapshot
             )
-        live = _live_figures(tx, ctx.tenant_id)
-    live_findings = []
-    limit = {"direct": 1, "wechat": 2, "custom": 3}[settings.compliance_profile]
-    if live["deepest_earning_level"] > limit:
-        live_findings.append(
-            {
-                "rule": "live_depth",
-                "severity": "warn",
-                "message": translate(
-                    "compliance.live_depth", depth=live["deepest_earning_level"], max=limit
-                ),
-                "citation": translate("citation.criminal_224_1"),
-                "params": {"depth": live["deepest_earning_level"], "max": limit},
-            }
-        )
-    if live["members_in_chains_of_3_plus"] >= 30 and live["deepest_earning_level"] >= 3:
-        live_findings.append(
-            {
-                "rule": "prosecution_threshold",
-                "severity": "warn",
-                "message": translate(
-                    "compliance.prosecution_threshold", count=live["members_in_chains_of_3_plus"]
-                ),
-                "citation": translate("citation.criminal_224_1"),
-                "params": {"count": live["members_in_chains_of_3_plus"]},
-            }
-        )
+        live = live_figures(tx, ctx.tenant_id)
     return {
         "profile": settings.compliance_profile,
         "active_plan_id": settings.active_plan_id,
         "cap_bp": runtime_cap_bp(settings.compliance_profile, settings.custom_commission_cap_bp),
-        "findings": [f.as_dict() for f in findings] + live_findings,
-        "live": live,
+        "findings": findings + live_findings(live, settings.compliance_profile),
+        "live": asdict(live),
     }

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from shequn.errors import InvalidInput
-from shequn.money import MAX_AMOUNT_FEN, apply_rate
+from shequn.money import MAX_AMOUNT_FEN, apply_rate, scale_down
 
 # A sku, a category or a ladder role: never longer than the longest of them (a sku).
 MAX_SCOPE_VALUE = 64
@@ -302,4 +302,4 @@ def scaled_amount(amount_fen: int, *, base_fen: int, remaining_base_fen: int) ->
     if base_fen <= 0:
         return 0
     remaining = max(0, min(remaining_base_fen, base_fen))
-    return amount_fen * remaining // base_fen
+    return scale_down(amount_fen, remaining, base_fen)

@@ -85,6 +85,11 @@ commission_lines = Table(
     CheckConstraint(
         "amount_fen > 0 AND cancelled_fen + reversed_fen <= amount_fen", name="amounts"
     ),
+    # Never drawn on for more than it pays. A reversal after the money was drawn (a refund after
+    # close) is not subtracted here: what was paid out then becomes the member's debt.
+    CheckConstraint(
+        "withdrawn_fen >= 0 AND withdrawn_fen <= amount_fen - cancelled_fen", name="withdrawn"
+    ),
 )
 
 # Which commission lines a withdrawal drew on, oldest first, so a line can show `withdrawn`.

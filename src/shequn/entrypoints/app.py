@@ -1,4 +1,9 @@
-"""The FastAPI application, built by a factory from settings (nothing happens at import)."""
+"""The FastAPI application, built by a factory from settings (nothing happens at import).
+
+Every request, whichever route it is for, passes through the same application: the one
+`EdgeMiddleware` (language, size limit, refused characters), the routes, and the same error
+handlers.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +13,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shequn import __version__
 from shequn.clock import Clock, SystemClock
+from shequn.compliance.rules import Finding
 from shequn.config import DEFAULT_SECRET, Settings, load_settings
-from shequn.db import Database
+from shequn.db import Database, is_transient
+from shequn.entrypoints.api.http import LEAN_BODY, AppState, bearer_security, blocking, error_body
+from shequn.entrypoints.rendering import findings_list
 from shequn.errors import DomainError, Unauthorized
 from shequn.i18n import negotiate, set_locale, translate
-from shequn.web import AppState, bearer_security, blocking, error_body
+from shequn.snapshot import Snapshot
 
 log = logging.getLogger("shequn.api")
+
+MAX_BODY_BYTES = 1 << 20  # 1 MiB: far above any order, far below what would hurt a worker
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -29,36 +38,65 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
-    413: "payload_too_large",
+    413: "body_too_large",
     415: "unsupported_media_type",
 }
 
 
-class RequestGuardMiddleware:
-    """Pick the response language from Accept-Language for the whole request, and refuse
-    NUL characters in the path or query (no database can store them)."""
+class EdgeMiddleware:
+    """For every HTTP request: pick the response language from Accept-Language; refuse NUL
+    characters in the path or query (no database can store them); refuse a body over
+    `max_body` bytes, by its Content-Length before reading it, or as it arrives."""
 
-    def __init__(self, app: ASGIApp, default: str) -> None:
+    def __init__(self, app: ASGIApp, default: str, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
         self.default = default
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            header = None
-            for name, value in scope.get("headers", []):
-                if name == b"accept-language":
-                    header = value.decode("latin-1")
-                    break
-            set_locale(negotiate(header, self.default))  # type: ignore[arg-type]
-            raw = scope.get("raw_path") or b""
-            query = scope.get("query_string") or b""
-            if b"%00" in raw or b"%00" in query or "\x00" in scope.get("path", ""):
-                response = JSONResponse(
-                    error_body("bad_request", translate("error.bad_request")), status_code=400
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        language = None
+        declared = None
+        for name, value in scope["headers"]:
+            if name == b"accept-language" and language is None:
+                language = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+        set_locale(negotiate(language, self.default))  # type: ignore[arg-type]
+        raw = scope.get("raw_path") or b""
+        query = scope.get("query_string") or b""
+        if b"%00" in raw or b"%00" in query or "\x00" in scope.get("path", ""):
+            await _refuse(scope, receive, send, 400, "bad_request")
+            return
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await _refuse(scope, receive, send, 413, "body_too_large")
+            return
+        await self.app(scope, _limited(receive, self.max_body), send)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """`receive`, refusing a body that grows past `limit` bytes (one sent without a length)."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                # An HTTP error, so that whoever is reading the body lets it through to the
+                # error handlers instead of calling it a malformed body.
+                raise StarletteHTTPException(413)
+        return message
+
+    return limited
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str) -> None:
+    response = JSONResponse(error_body(code, translate(f"error.{code}")), status_code=status)
+    await response(scope, receive, send)
 
 
 def domain_error_response(exc: DomainError) -> JSONResponse:
@@ -66,7 +104,8 @@ def domain_error_response(exc: DomainError) -> JSONResponse:
     params = dict(exc.params)
     extra: dict[str, Any] = {}
     if "findings" in params:
-        extra["findings"] = params.pop("findings")
+        found: list[Finding] = params.pop("findings")
+        extra["findings"] = findings_list(found)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
     return JSONResponse(
         error_body(exc.code, translate(f"error.{exc.code}", **params), **extra),
@@ -104,16 +143,19 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def internal_error_response() -> JSONResponse:
-    """The answer to a request that failed in a way nobody foresaw (the error is logged)."""
+async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+    if is_transient(exc):
+        # The database kept giving up the transaction (deadlocks) even after the retries.
+        log.warning("use case gave up after retries", exc_info=exc)
+        return JSONResponse(
+            error_body("database_busy", translate("error.database_busy")),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+    log.exception("unhandled error", exc_info=exc)
     return JSONResponse(
         error_body("internal_error", translate("error.internal_error")), status_code=500
     )
-
-
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", exc_info=exc)
-    return internal_error_response()
 
 
 def create_app(
@@ -121,20 +163,9 @@ def create_app(
     *,
     clock: Clock | None = None,
     db: Database | None = None,
-    hot_routes: bool = True,
 ) -> FastAPI:
-    """Build the API for `settings`; tests pass their own clock and database (and may leave
-    out the fast answers to the two requests of a paid order, `hot_routes`)."""
-    from shequn.catalog.api import router as catalog
-    from shequn.distribution.api import router as distribution
-    from shequn.entrypoints.hot_routes import FastAnswers, HotRoutes
-    from shequn.events.api import router as events
-    from shequn.members.api import router as members
-    from shequn.orders.api import router as orders
-    from shequn.settlement.api import router as settlement
-    from shequn.tenancy.api import router as tenancy
-    from shequn.tiers.api import router as tiers
-    from shequn.wallet.api import router as wallet
+    """Build the API for `settings`; tests pass their own clock and database."""
+    from shequn.entrypoints.api import ROUTERS
 
     settings = settings or load_settings()
     if settings.environment == "production" and settings.secret_key == DEFAULT_SECRET:
@@ -150,40 +181,22 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.shequn = AppState(settings=settings, db=database, clock=clock or SystemClock())
+    app.state.shequn = AppState(
+        settings=settings, db=database, clock=clock or SystemClock(), snapshot=Snapshot()
+    )
     # The routes are added to the application itself, busiest first: every request is matched
     # against the routes in order, and an included router puts several layers of matching
-    # around each of its routes (a fifth of the CPU of a paid order went to finding the route).
-    for router in (
-        orders,
-        members,
-        wallet,
-        catalog,
-        events,
-        distribution,
-        tiers,
-        settlement,
-        tenancy,
-    ):
+    # around each of its routes.
+    for router in ROUTERS:
         app.router.routes.extend(router.routes)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
-    if hot_routes:
-        # Found by the HTTP protocol too (`shequn.entrypoints.http_protocol`), which answers
-        # these requests before the application is called at all.
-        app.state.fast_answers = FastAnswers(
-            app.state.shequn,
-            render_error=domain_error_response,
-            render_internal_error=internal_error_response,
-            default=settings.default_locale,
-        )
-        app.add_middleware(HotRoutes, answers=app.state.fast_answers)
-    app.add_middleware(RequestGuardMiddleware, default=settings.default_locale)
+    app.add_middleware(EdgeMiddleware, default=settings.default_locale)
 
     _mount_docs(app)
-    _declare_bearer_key(app)
+    _declare_openapi(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -195,8 +208,7 @@ def create_app(
     def readyz() -> dict[str, str] | JSONResponse:
         """The database answers (for a readiness probe or a load balancer)."""
         try:
-            with database.read() as tx:
-                tx.execute(text("SELECT 1"))
+            database.ping()
         except SQLAlchemyError:
             log.warning("database unreachable", exc_info=True)
             return JSONResponse(
@@ -208,19 +220,36 @@ def create_app(
     return app
 
 
-def _declare_bearer_key(app: FastAPI) -> None:
+def _declare_openapi(app: FastAPI) -> None:
+    """The OpenAPI document: the bearer key on every API operation, and the body models of
+    the lean routes (which read their bodies themselves) among the schemas."""
     from fastapi.openapi.utils import get_openapi
+    from fastapi.routing import APIRoute
+    from pydantic.json_schema import models_json_schema
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = bearer_security(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    description=app.description,
-                    routes=app.routes,
-                )
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
             )
+            bodies = [
+                getattr(r.endpoint, LEAN_BODY)
+                for r in app.routes
+                if isinstance(r, APIRoute) and hasattr(r.endpoint, LEAN_BODY)
+            ]
+            if bodies:
+                _, defs = models_json_schema(
+                    [(model, "validation") for model in bodies],
+                    ref_template="#/components/schemas/{model}",
+                )
+                known = schema.setdefault("components", {}).setdefault("schemas", {})
+                for name, definition in defs.get("$defs", {}).items():
+                    known.setdefault(name, definition)
+                schema["components"]["schemas"] = dict(sorted(known.items()))
+            app.openapi_schema = bearer_security(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -21,8 +21,9 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 from shequn.clock import ManualClock, SystemClock
 from shequn.config import load_settings
 from shequn.context import Ctx
-from shequn.db import Database
+from shequn.db import Database, retrying
 from shequn.entrypoints import parser_messages
+from shequn.entrypoints.rendering import findings_shown
 from shequn.errors import DomainError
 from shequn.i18n import negotiate, set_locale, translate
 from shequn.money import format_fen
@@ -153,7 +154,7 @@ def _on_tenant(url: str | None, tenant: str, use_case: Callable[[Ctx], T]) -> T:
     """Run one use case for one tenant; a domain error ends the command with exit code 2."""
     try:
         with _ctx(url, tenant) as ctx:
-            return use_case(ctx)
+            return retrying(use_case, ctx)
     except DomainError as exc:
         _fail(exc)
 
@@ -175,14 +176,14 @@ def init(database_url: DatabaseOption = None) -> None:
 def serve(
     host: Annotated[str, typer.Option(help=_t("cli.opt.host"))] = "127.0.0.1",
     port: Annotated[int, typer.Option(help=_t("cli.opt.port"))] = 8000,
-    workers: Annotated[int, typer.Option(help=_t("cli.opt.workers"))] = 1,
+    workers: Annotated[int | None, typer.Option(help=_t("cli.opt.workers"))] = None,
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help=_t("cli.opt.access_log"))
     ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
     """Serve the REST API."""
-    from shequn.entrypoints.server import ServerOptions, WorkersKeepDying
+    from shequn.entrypoints.server import ServerOptions, WorkersKeepDying, default_workers
     from shequn.entrypoints.server import serve as run_server
 
     if database_url:
@@ -190,7 +191,14 @@ def serve(
     upgrade_database(database_url or load_settings().database_url)
     console.print(_t("cli.serving", host=host, port=port))
     try:
-        run_server(ServerOptions(host=host, port=port, workers=workers, access_log=access_log))
+        run_server(
+            ServerOptions(
+                host=host,
+                port=port,
+                workers=workers if workers is not None else default_workers(),
+                access_log=access_log,
+            )
+        )
     except OSError as exc:
         console.print(_t("cli.serve_failed", host=host, port=port, reason=exc.strerror or exc))
         raise typer.Exit(1) from None
@@ -359,7 +367,7 @@ def compliance(
     """Report compliance findings for the active plan and the live data."""
     from shequn.compliance.service import compliance_report
 
-    report = _on_tenant(database_url, tenant, compliance_report)
+    report = findings_shown(_on_tenant(database_url, tenant, compliance_report))
     if as_json:
         _print_json(report)
         return
@@ -396,19 +404,17 @@ def _print_compliance(report: dict[str, Any]) -> None:
 @ledger_app.command("verify", cls=_Command, help=_t("cli.help.ledger_verify"))
 def ledger_verify(tenant: TenantOption, database_url: DatabaseOption = None) -> None:
     """Check every cached balance against its postings and every transaction's zero sum."""
-    from shequn.ledger.service import find_balance_mismatches, unbalanced_transactions
+    from shequn.ledger.service import verify_ledger_of
 
-    def check(ctx: Ctx) -> tuple[list[Any], list[Any]]:
-        with ctx.db.read() as tx:
-            return (
-                find_balance_mismatches(tx, tenant_id=tenant),
-                unbalanced_transactions(tx, tenant_id=tenant),
-            )
-
-    mismatches, unbalanced = _on_tenant(database_url, tenant, check)
-    if mismatches or unbalanced:
+    result = _on_tenant(database_url, tenant, verify_ledger_of)
+    if not result["ok"]:
         err_console.print(
-            _t("cli.ledger_bad", mismatches=len(mismatches), unbalanced=len(unbalanced))
+            _t(
+                "cli.ledger_bad",
+                mismatches=len(result["mismatches"]),
+                unbalanced=len(result["unbalanced"]),
+                negative=len(result["negative_pending"]),
+            )
         )
         raise typer.Exit(code=1)
     console.print(f"[green]{_t('cli.ledger_ok')}[/green]")
@@ -462,12 +468,9 @@ def demo(
     os.environ["SHEQUN_DATABASE_URL"] = url
     console.print(_t("cli.serving", host="127.0.0.1", port=port))
     console.print(_t("cli.demo_try", port=port, api_key=result.api_key), soft_wrap=True)
-    from shequn.entrypoints.server import http_protocol
-
     uvicorn.run(
         "shequn.entrypoints.app:app_from_environment",
         factory=True,
-        http=http_protocol(),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -499,7 +502,7 @@ def _print_summary(ctx: Ctx) -> None:
             format_fen(row["available_fen"]),
         )
     console.print(earners)
-    _print_compliance(compliance_report(ctx))
+    _print_compliance(findings_shown(compliance_report(ctx)))
 
 
 def main() -> None:

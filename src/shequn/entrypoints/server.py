@@ -20,7 +20,6 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
-from typing import Any
 
 log = logging.getLogger("shequn.server")
 
@@ -45,14 +44,11 @@ class ServerOptions:
     access_log: bool
 
 
-def http_protocol() -> Any:
-    """The HTTP protocol for uvicorn: its httptools one with each response sent in one write,
-    or uvicorn's own choice where httptools is missing."""
-    try:
-        from shequn.entrypoints.http_protocol import ShequnHttpProtocol
-    except ImportError:
-        return "auto"
-    return ShequnHttpProtocol
+def default_workers() -> int:
+    """One worker process per core."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def _uvicorn_config(options: ServerOptions) -> object:
@@ -61,7 +57,6 @@ def _uvicorn_config(options: ServerOptions) -> object:
     return uvicorn.Config(
         APP,
         factory=True,
-        http=http_protocol(),
         host=options.host,
         port=options.port,
         log_level="info" if options.access_log else "warning",
@@ -97,7 +92,6 @@ def serve(options: ServerOptions) -> None:
         uvicorn.run(
             APP,
             factory=True,
-            http=http_protocol(),
             host=options.host,
             port=options.port,
             workers=options.workers,

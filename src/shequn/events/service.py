@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from shequn.batch import WriteBatch
+from shequn.context import Ctx
 from shequn.events.tables import events
 from shequn.ids import new_id
 
@@ -93,3 +94,30 @@ def list_events(
         query = query.where(events.c.type == type)
     query = query.order_by(events.c.id).limit(limit)
     return [dict(row._mapping) for row in tx.execute(query)]
+
+
+def event_page(
+    ctx: Ctx,
+    *,
+    subject_type: str | None = None,
+    subject_id: str | None = None,
+    type: str | None = None,
+    after: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    """A page of the tenant's events and the id to read on from."""
+    with ctx.db.read() as tx:
+        rows = list_events(
+            tx,
+            tenant_id=ctx.tenant_id,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            type=type,
+            after=after,
+            limit=limit + 1,
+        )
+    page = rows[:limit]
+    return {
+        "items": [{k: v for k, v in r.items() if k != "tenant_id"} for r in page],
+        "next_after": page[-1]["id"] if len(rows) > limit else None,
+    }

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from shequn.money import apply_rate
+
 
 class Purpose(StrEnum):
     WALLET_AVAILABLE = "wallet_available"
@@ -52,16 +54,20 @@ _SHORT = {
 POINTS_CURRENCY = "PTS"
 
 
+# What a member's id is followed by in the id of each of its accounts.
+MEMBER_SUFFIXES = {purpose: f".{short}" for purpose, short in _SHORT.items()}
+
+
 def member_account(member_id: str, purpose: Purpose) -> str:
     """Member account ids are derived, so postings never need a lookup."""
-    return f"{member_id}.{_SHORT[purpose]}"
+    return member_id + MEMBER_SUFFIXES[purpose]
 
 
 def is_member_account(account_id: str) -> bool:
     return account_id.startswith("mem_")
 
 
-_UNCACHED_SUFFIX = "." + _SHORT[Purpose.WALLET_PENDING]
+_UNCACHED_SUFFIX = MEMBER_SUFFIXES[Purpose.WALLET_PENDING]
 
 
 def has_cached_balance(account_id: str) -> bool:
@@ -119,4 +125,4 @@ def split_reversal(reverse_fen: int, available_balance: int) -> tuple[int, int]:
 
 def withdrawal_fee(amount_fen: int, fee_bp: int) -> int:
     """Fees round down, in the member's favour."""
-    return amount_fen * fee_bp // 10_000
+    return apply_rate(amount_fen, fee_bp)

@@ -7,15 +7,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, func, insert, select, update
 
 from shequn.batch import WriteBatch
+from shequn.context import Ctx
 from shequn.ids import new_id
 from shequn.ledger.rules import (
     BRAND_PURPOSES,
     CACHED_MEMBER_PURPOSES,
     MEMBER_PURPOSES,
+    MEMBER_SUFFIXES,
     POINTS_CURRENCY,
     SYSTEM_PURPOSES,
     Posting,
@@ -27,6 +30,7 @@ from shequn.ledger.rules import (
     system_account,
 )
 from shequn.ledger.tables import accounts, journal_transactions, postings
+from shequn.locks import Lock, lock_rows, take
 
 
 def ensure_tenant_accounts(tx: Connection, *, tenant_id: str, currency: str) -> None:
@@ -167,6 +171,7 @@ def post_transaction(
 def debit_if_covered(tx: Connection, *, tenant_id: str, account_id: str, amount: int) -> bool:
     """Take `amount` from a cached balance only if the balance covers it (one guarded UPDATE,
     so parallel requests can never overdraw)."""
+    take(tx, Lock.ACCOUNTS)
     result = tx.execute(
         update(accounts)
         .where(
@@ -181,15 +186,7 @@ def debit_if_covered(tx: Connection, *, tenant_id: str, account_id: str, amount:
 
 def lock_balances(tx: Connection, *, tenant_id: str, account_ids: Sequence[str]) -> dict[str, int]:
     """Lock member accounts in id order and return their cached balances."""
-    ordered = sorted(set(account_ids))
-    if not ordered:
-        return {}
-    rows = tx.execute(
-        select(accounts.c.id, accounts.c.balance)
-        .where(accounts.c.tenant_id == tenant_id, accounts.c.id.in_(ordered))
-        .order_by(accounts.c.id)
-        .with_for_update()
-    ).all()
+    rows = lock_rows(tx, Lock.ACCOUNTS, accounts, tenant_id, account_ids, columns=("id", "balance"))
     return {r.id: r.balance for r in rows}
 
 
@@ -250,3 +247,37 @@ def unbalanced_transactions(tx: Connection, *, tenant_id: str) -> list[str]:
 
 def brand_balance(tx: Connection, *, tenant_id: str, purpose: Purpose) -> int:
     return account_balance_from_postings(tx, tenant_id=tenant_id, account_id=brand_account(purpose))
+
+
+def member_account_sql(member_id: ColumnElement[str], purpose: Purpose) -> ColumnElement[str]:
+    """`member_account` as a SQL expression, for set-based postings."""
+    return member_id.concat(MEMBER_SUFFIXES[purpose])
+
+
+def negative_pending_wallets(tx: Connection, *, tenant_id: str) -> list[dict[str, int | str]]:
+    """Frozen wallets whose postings sum below zero (should be none; the database refuses a
+    posting that would make one)."""
+    pending = "%" + MEMBER_SUFFIXES[Purpose.WALLET_PENDING]
+    rows = tx.execute(
+        select(postings.c.account_id, func.sum(postings.c.amount).label("total"))
+        .where(postings.c.tenant_id == tenant_id, postings.c.account_id.like(pending))
+        .group_by(postings.c.account_id)
+        .having(func.sum(postings.c.amount) < 0)
+        .order_by(postings.c.account_id)
+    ).all()
+    return [{"account_id": r.account_id, "postings": int(r.total)} for r in rows]
+
+
+def verify_ledger_of(ctx: Ctx) -> dict[str, Any]:
+    """Cached balances against postings, every transaction's zero sum, and no frozen wallet
+    below zero: `ok` when all three hold."""
+    with ctx.db.read() as tx:
+        mismatches = find_balance_mismatches(tx, tenant_id=ctx.tenant_id)
+        unbalanced = unbalanced_transactions(tx, tenant_id=ctx.tenant_id)
+        negative = negative_pending_wallets(tx, tenant_id=ctx.tenant_id)
+    return {
+        "ok": not mismatches and not unbalanced and not negative,
+        "mismatches": mismatches,
+        "unbalanced": unbalanced,
+        "negative_pending": negative,
+    }

@@ -6,6 +6,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 
 from shequn.db import Fen, Id, UTCDateTime, metadata
@@ -33,9 +34,10 @@ members = Table(
     Column("lifetime_order_count", Integer, nullable=False, default=0),  # never decreases
     Column("paid_total_fen", Fen, nullable=False, default=0),
     Column("max_order_fen", Fen, nullable=False, default=0),
-    Column("referred_buyer_count", Integer, nullable=False, default=0),
     Column("first_paid_at", UTCDateTime(), nullable=True),
     Column("last_paid_at", UTCDateTime(), nullable=True),
+    # Moved by the database on every update of the row (see shequn.migrations.triggers).
+    Column("version", Integer, nullable=False, default=0, server_default=text("0")),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("tenant_id", "id"),

@@ -25,9 +25,12 @@ from shequn.distribution.tables import commission_lines
 from shequn.events.service import record_event
 from shequn.events.tables import events
 from shequn.ids import new_id
+from shequn.ledger.rules import Purpose
+from shequn.ledger.service import member_account_sql
 from shequn.ledger.tables import accounts, journal_transactions, postings
+from shequn.locks import Lock, take
 from shequn.orders.tables import OPEN_AMOUNT, orders
-from shequn.tenancy.service import load_settings
+from shequn.tenancy.repo import load_settings
 
 BATCH_SIZE = 2_000
 
@@ -70,6 +73,7 @@ def _order_events(
 
 def _auto_complete(tx: Connection, ctx: Ctx, days: int, run_id: str) -> int:
     now = ctx.clock.now()
+    take(tx, Lock.ORDERS)
     ids = list(
         tx.execute(
             select(orders.c.id)
@@ -102,6 +106,7 @@ def _close_batch(
 ) -> dict[str, int]:
     now = ctx.clock.now()
     t = ctx.tenant_id
+    take(tx, Lock.ORDERS)
     ids = list(
         tx.execute(
             select(orders.c.id)
@@ -141,6 +146,7 @@ def _close_batch(
         accounts.c.owner_id.in_(select(released.c.member_id)),
         accounts.c.purpose.in_(("wallet_available", "debt")),
     )
+    take(tx, Lock.ACCOUNTS)
     tx.execute(touched.order_by(accounts.c.id).with_for_update()).all()
     journal_id = new_id("jtx")
     debt = accounts.alias("debt")
@@ -156,7 +162,10 @@ def _close_batch(
         .select_from(
             released.join(
                 debt,
-                and_(debt.c.tenant_id == t, debt.c.id == released.c.member_id.concat(".db")),
+                and_(
+                    debt.c.tenant_id == t,
+                    debt.c.id == member_account_sql(released.c.member_id, Purpose.DEBT),
+                ),
             )
         )
         .where(released.c.amount > 0)
@@ -175,12 +184,12 @@ def _close_batch(
             )
         )
 
-        def legs(suffix: str, amount: Any) -> Any:
+        def legs(purpose: Purpose, amount: Any) -> Any:
             return select(
                 literal(t).label("tenant_id"),
                 sql_time_ordered_id("pst").label("id"),
                 literal(journal_id).label("transaction_id"),
-                with_debt.c.member_id.concat(suffix).label("account_id"),
+                member_account_sql(with_debt.c.member_id, purpose).label("account_id"),
                 literal(currency).label("currency"),
                 amount.label("amount"),
                 literal(now, orders.c.created_at.type).label("occurred_at"),
@@ -198,9 +207,9 @@ def _close_batch(
                     "occurred_at",
                 ],
                 union_all(
-                    legs(".pd", -with_debt.c.amount),
-                    legs(".db", with_debt.c.repay),
-                    legs(".av", with_debt.c.amount - with_debt.c.repay),
+                    legs(Purpose.WALLET_PENDING, -with_debt.c.amount),
+                    legs(Purpose.DEBT, with_debt.c.repay),
+                    legs(Purpose.WALLET_AVAILABLE, with_debt.c.amount - with_debt.c.repay),
                 ),
             )
         )
@@ -226,6 +235,7 @@ def _close_batch(
             )
             .values(balance=accounts.c.balance + moved)
         )
+    take(tx, Lock.COMMISSION_LINES)
     line_count = tx.execute(
         update(cl)
         .where(cl.c.tenant_id == t, cl.c.order_id.in_(ids), cl.c.status == "pending")

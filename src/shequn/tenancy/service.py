@@ -5,11 +5,10 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from shequn.clock import Clock
 from shequn.context import Ctx
@@ -18,10 +17,10 @@ from shequn.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from shequn.events.service import record_event
 from shequn.ids import new_id
 from shequn.ledger.service import ensure_tenant_accounts
-from shequn.memo import Recent
+from shequn.tenancy.repo import load_settings
+from shequn.tenancy.repo import require_tenant as _require_tenant
 from shequn.tenancy.rules import (
     DEFAULT_STAGE_CRITERIA,
-    BindingPolicy,
     Principal,
     Role,
     TenantSettings,
@@ -232,82 +231,6 @@ def require_tenant(*, db: Database, tenant_id: str) -> None:
         _require_tenant(tx, tenant_id)
 
 
-def _require_tenant(tx: Connection, tenant_id: str) -> None:
-    found = tx.execute(select(tenants.c.tenant_id).where(tenants.c.tenant_id == tenant_id)).first()
-    if found is None:
-        raise NotFound("tenant_not_found", id=tenant_id)
-
-
-# Built once: the settings are read by nearly every use case.
-_settings_query = select(tenant_settings).where(tenant_settings.c.tenant_id == bindparam("t_id"))
-_settings_query_for_update = _settings_query.with_for_update()
-
-
-def load_settings(tx: Connection, tenant_id: str, *, for_update: bool = False) -> TenantSettings:
-    query = _settings_query_for_update if for_update else _settings_query
-    row = tx.execute(query, {"t_id": tenant_id}).first()
-    if row is None:
-        raise NotFound("tenant_not_found", id=tenant_id)
-    return settings_from_row(row._mapping)
-
-
-SETTINGS_PREFIX = "settings_"
-
-
-def settings_columns() -> list[Any]:
-    """The settings columns labelled with `SETTINGS_PREFIX`, for a use case that reads its
-    settings in the same statement as its other rows."""
-    return [c.label(SETTINGS_PREFIX + c.name) for c in tenant_settings.c]
-
-
-class _SeenSettings:
-    """Each tenant's settings as this process last read them, for a use case that writes in one
-    statement with a check that they are still at the same `version` (and reads them afresh if
-    not), instead of reading them first."""
-
-    def __init__(self, size: int) -> None:
-        self._items: Recent[str, TenantSettings] = Recent(size)
-
-    def put(self, settings: TenantSettings) -> None:
-        self._items.put_unless_newer(
-            settings.tenant_id, settings, newer=lambda held, new: held.version > new.version
-        )
-
-    def get(self, tenant_id: str) -> TenantSettings | None:
-        return self._items.get(tenant_id)
-
-
-seen_settings = _SeenSettings(1_000)
-
-
-def settings_from_row(row: Mapping[Any, Any], prefix: str = "") -> TenantSettings:
-    def col(name: str) -> Any:
-        return row[prefix + name]
-
-    return TenantSettings(
-        tenant_id=col("tenant_id"),
-        currency=col("currency"),
-        locale=col("locale"),
-        after_sales_days=col("after_sales_days"),
-        auto_complete_days=col("auto_complete_days"),
-        compliance_profile=col("compliance_profile"),
-        custom_commission_cap_bp=col("custom_commission_cap_bp"),
-        binding=BindingPolicy(
-            mode=col("binding_mode"),
-            window_days=col("binding_window_days"),
-            trigger=col("binding_trigger"),
-            protection_days=col("binding_protection_days"),
-        ),
-        withdrawal_min_fen=col("withdrawal_min_fen"),
-        withdrawal_fee_bp=col("withdrawal_fee_bp"),
-        withdrawal_auto_approve_max_fen=col("withdrawal_auto_approve_max_fen"),
-        stage_criteria=dict(col("stage_criteria")),
-        active_plan_id=col("active_plan_id"),
-        tiers_version=col("tiers_version"),
-        version=col("version"),
-    )
-
-
 def settings_view(settings: TenantSettings) -> dict[str, Any]:
     data = asdict(settings)
     data["binding_policy"] = data.pop("binding")
@@ -320,45 +243,19 @@ def get_settings(ctx: Ctx) -> dict[str, Any]:
         return settings_view(load_settings(tx, ctx.tenant_id))
 
 
-def update_settings(ctx: Ctx, *, patch: dict[str, Any]) -> dict[str, Any]:
-    """Apply a validated patch; a stricter compliance profile is refused while the active plan
-    would break it."""
-    from shequn.compliance.service import findings_for_plan  # settings ↔ compliance cycle
-
-    now = ctx.clock.now()
-    with ctx.db.transaction() as tx:
-        current = load_settings(tx, ctx.tenant_id, for_update=True)
-        if isinstance(patch.get("stage_criteria"), dict):
-            patch = {
-                **patch,
-                "stage_criteria": {**current.stage_criteria, **patch["stage_criteria"]},
-            }
-        columns = validate_settings_patch(patch)
-        if not columns:
-            return settings_view(current)
-        tx.execute(
-            update(tenant_settings)
-            .where(tenant_settings.c.tenant_id == ctx.tenant_id)
-            .values(**columns, version=tenant_settings.c.version + 1, updated_at=now)
-        )
-        updated = load_settings(tx, ctx.tenant_id)
-        if updated.active_plan_id and (
-            "compliance_profile" in columns or "custom_commission_cap_bp" in columns
-        ):
-            findings = findings_for_plan(tx, settings=updated, plan_id=updated.active_plan_id)
-            blocking = [f for f in findings if f.severity == "block"]
-            if blocking:
-                raise Conflict(
-                    "settings_break_active_plan", findings=[f.as_dict() for f in blocking]
-                )
-        record_event(
-            tx,
-            tenant_id=ctx.tenant_id,
-            actor=ctx.actor,
-            at=now,
-            type="SettingsChanged",
-            subject_type="tenant",
-            subject_id=ctx.tenant_id,
-            payload={"changed": sorted(columns)},
-        )
-    return settings_view(updated)
+def apply_settings_patch(
+    tx: Connection, ctx: Ctx, *, current: TenantSettings, patch: dict[str, Any]
+) -> tuple[TenantSettings, list[str]]:
+    """Validate and write a patch inside the caller's transaction (which has locked the
+    settings); returns the settings as they now are and the columns changed."""
+    if isinstance(patch.get("stage_criteria"), dict):
+        patch = {**patch, "stage_criteria": {**current.stage_criteria, **patch["stage_criteria"]}}
+    columns = validate_settings_patch(patch)
+    if not columns:
+        return current, []
+    tx.execute(
+        update(tenant_settings)
+        .where(tenant_settings.c.tenant_id == ctx.tenant_id)
+        .values(**columns, updated_at=ctx.clock.now())
+    )
+    return load_settings(tx, ctx.tenant_id), sorted(columns)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from shequn.money import apply_rate
+
 
 @dataclass(frozen=True)
 class TierSpec:
@@ -43,7 +45,7 @@ def tier_price(price_fen: int, *, discount_bp: int, explicit_fen: int | None) ->
     """An explicit member price wins; otherwise the tier discount, rounded down for the buyer."""
     if explicit_fen is not None:
         return explicit_fen
-    return price_fen - price_fen * discount_bp // 10_000
+    return price_fen - apply_rate(price_fen, discount_bp)
 
 
 def qualifies(tier: TierSpec, facts: UpgradeFacts) -> bool:

@@ -13,10 +13,16 @@ from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import Event, record_events
 from shequn.ids import new_id
 from shequn.ledger.rules import Posting, Purpose, brand_account, member_account, system_account
-from shequn.ledger.service import debit_if_covered, member_balances, post_transaction
-from shequn.members.service import require_member
+from shequn.ledger.service import (
+    debit_if_covered,
+    lock_balances,
+    member_balances,
+    post_transaction,
+)
+from shequn.locks import Lock, take
+from shequn.members.repo import require_member
 from shequn.money import MAX_AMOUNT_FEN
-from shequn.tenancy.service import load_settings
+from shequn.tenancy.repo import load_settings
 from shequn.wallet.rules import WithdrawalStatus, next_withdrawal_status, quote_withdrawal
 from shequn.wallet.tables import withdrawals
 
@@ -78,7 +84,9 @@ _draw_line = (
 def _allocate_to_lines(
     tx: Connection, tenant_id: str, member_id: str, withdrawal_id: str, amount: int
 ) -> None:
-    """Mark the member's released commission lines as withdrawn, oldest first."""
+    """Mark the member's released commission lines as withdrawn, oldest first (the caller
+    holds the member's available account, which every change of its lines takes first)."""
+    take(tx, Lock.COMMISSION_LINES)
     rows = tx.execute(
         select(
             commission_lines.c.id,
@@ -93,6 +101,7 @@ def _allocate_to_lines(
             commission_lines.c.status == "available",
         )
         .order_by(commission_lines.c.released_at, commission_lines.c.id)
+        .with_for_update()
     ).all()
     left = amount
     draws = []
@@ -129,6 +138,7 @@ def _allocate_to_lines(
 
 
 def _release_allocations(tx: Connection, tenant_id: str, withdrawal_id: str) -> None:
+    take(tx, Lock.COMMISSION_LINES)
     rows = tx.execute(
         select(
             withdrawal_allocations.c.commission_line_id, withdrawal_allocations.c.amount_fen
@@ -270,6 +280,8 @@ def request_withdrawal(
 
 def _return_funds(tx: Connection, ctx: Ctx, row: Row[Any], kind: str) -> None:
     settings = load_settings(tx, ctx.tenant_id)
+    available = member_account(row.member_id, Purpose.WALLET_AVAILABLE)
+    lock_balances(tx, tenant_id=ctx.tenant_id, account_ids=[available])
     post_transaction(
         tx,
         tenant_id=ctx.tenant_id,
@@ -300,6 +312,7 @@ def _decide(
 ) -> tuple[dict[str, Any], bool]:
     now = ctx.clock.now()
     with ctx.db.transaction() as tx:
+        take(tx, Lock.WITHDRAWALS)
         row = _row(tx, ctx.tenant_id, withdrawal_id, for_update=True)
         current = WithdrawalStatus(row.status)
         final_for = {"paid": WithdrawalStatus.PAID, "failed": WithdrawalStatus.FAILED}

@@ -6,8 +6,10 @@ from fastapi import APIRouter, status
 from pydantic import Field
 
 from shequn.compliance.service import compliance_report
-from shequn.distribution import service
-from shequn.web import API_PREFIX, Admin, Body, Reader, blocking
+from shequn.distribution.plans import build_plan_spec
+from shequn.entrypoints.api.http import API_PREFIX, Admin, Body, Reader, blocking
+from shequn.entrypoints.rendering import findings_shown
+from shequn.flows import plans
 
 router = APIRouter(prefix=API_PREFIX, tags=["distribution"])
 
@@ -48,29 +50,29 @@ class PlanCreate(Body):
 def create_plan(ctx: Admin, body: PlanCreate) -> dict[str, Any]:
     data = body.model_dump()
     name = data.pop("name")
-    spec = service.build_plan_spec(**data)
-    return service.create_plan(ctx, spec=spec, name=name)
+    spec = build_plan_spec(**data)
+    return findings_shown(plans.create_plan(ctx, spec=spec, name=name))
 
 
 @router.get("/commission-plans")
 @blocking
 def list_plans(ctx: Reader) -> list[dict[str, Any]]:
-    return service.list_plans(ctx)
+    return [findings_shown(plan) for plan in plans.list_plans(ctx)]
 
 
 @router.get("/commission-plans/{plan_id}")
 @blocking
 def get_plan(ctx: Reader, plan_id: str) -> dict[str, Any]:
-    return service.get_plan(ctx, plan_id=plan_id)
+    return findings_shown(plans.get_plan(ctx, plan_id=plan_id))
 
 
 @router.post("/commission-plans/{plan_id}/activate")
 @blocking
 def activate_plan(ctx: Admin, plan_id: str) -> dict[str, Any]:
-    return service.activate_plan(ctx, plan_id=plan_id)
+    return findings_shown(plans.activate_plan(ctx, plan_id=plan_id))
 
 
 @router.get("/compliance/report")
 @blocking
 def report(ctx: Reader) -> dict[str, Any]:
-    return compliance_report(ctx)
+    return findings_shown(compliance_report(ctx))

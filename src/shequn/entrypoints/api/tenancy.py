@@ -5,8 +5,9 @@ from typing import Any, Literal
 from fastapi import APIRouter, status
 from pydantic import Field
 
+from shequn.entrypoints.api.http import API_PREFIX, Admin, Body, Reader, blocking
+from shequn.flows.settings import update_settings
 from shequn.tenancy import service
-from shequn.web import API_PREFIX, Admin, Body, Reader, blocking
 
 router = APIRouter(prefix=API_PREFIX, tags=["tenant"])
 
@@ -51,9 +52,7 @@ def read_settings(ctx: Reader) -> dict[str, Any]:
 @router.patch("/settings")
 @blocking
 def patch_settings(ctx: Admin, body: SettingsPatch) -> dict[str, Any]:
-    return service.update_settings(
-        ctx, patch=body.model_dump(exclude_unset=True, exclude_none=True)
-    )
+    return update_settings(ctx, patch=body.model_dump(exclude_unset=True, exclude_none=True))
 
 
 @router.get("/api-keys")

@@ -4,8 +4,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from shequn.entrypoints.api.http import API_PREFIX, Writer, blocking
 from shequn.settlement.service import run_settlement
-from shequn.web import API_PREFIX, Writer, blocking
 
 router = APIRouter(prefix=API_PREFIX, tags=["settlement"])
 

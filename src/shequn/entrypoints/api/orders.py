@@ -1,12 +1,28 @@
+"""Order routes. Creating and paying an order are what a shop sends for every sale, so those
+two are written lean (`lean_post`); the others are plain definitions."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import Field
 
-from shequn.orders import service
-from shequn.web import API_PREFIX, Body, Reader, Writer, blocking
+from shequn.entrypoints.api.http import (
+    API_PREFIX,
+    Body,
+    Reader,
+    Writer,
+    authorize,
+    blocking,
+    json_response,
+    lean_post,
+    read_body,
+    run_blocking,
+    validate_body,
+)
+from shequn.orders import creation, payment, refunds, transitions, views
+from shequn.tenancy.rules import Permission
 
 router = APIRouter(prefix=API_PREFIX, tags=["orders"])
 
@@ -34,25 +50,20 @@ class RefundIn(Body):
     idempotency_key: str | None = None
 
 
-def _replayed(response: Response, replayed: bool) -> None:
-    if replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-
-
-@router.post("/orders", status_code=status.HTTP_201_CREATED)
-@blocking
-def create_order(ctx: Writer, body: OrderCreate, response: Response) -> dict[str, Any]:
-    order, replayed = service.create_order(
+@lean_post(router, "/orders", body=OrderCreate, status_code=status.HTTP_201_CREATED)
+async def create_order(request: Request) -> Response:
+    read = await read_body(request, OrderCreate)
+    ctx = await authorize(request, Permission.WRITE)
+    body = validate_body(OrderCreate, read)
+    order, replayed = await run_blocking(
+        creation.create_order,
         ctx,
         buyer_id=body.buyer_id,
-        lines=[line.model_dump() for line in body.lines],
+        lines=[{"sku": line.sku, "quantity": line.quantity} for line in body.lines],
         idempotency_key=body.idempotency_key,
         attributed_sharer_id=body.attributed_sharer_id,
     )
-    if replayed:
-        response.status_code = status.HTTP_200_OK
-    _replayed(response, replayed)
-    return order
+    return json_response(order, 200 if replayed else 201, replayed=replayed)
 
 
 @router.get("/orders")
@@ -65,7 +76,7 @@ def list_orders(
     after: str | None = None,
     limit: int = Query(default=50),
 ) -> dict[str, Any]:
-    return service.list_orders(
+    return views.list_orders(
         ctx,
         buyer_id=buyer_id,
         status=status,
@@ -78,41 +89,46 @@ def list_orders(
 @router.get("/orders/{order_id}")
 @blocking
 def get_order(ctx: Reader, order_id: str) -> dict[str, Any]:
-    return service.get_order(ctx, order_id=order_id)
+    return views.get_order(ctx, order_id=order_id)
 
 
-@router.post("/orders/{order_id}/pay")
-@blocking
-def pay_order(ctx: Writer, order_id: str, body: PaymentIn, response: Response) -> dict[str, Any]:
-    order, replayed = service.pay_order(
-        ctx, order_id=order_id, provider_txn_id=body.provider_txn_id, amount_fen=body.amount_fen
+@lean_post(router, "/orders/{order_id}/pay", body=PaymentIn)
+async def pay_order(request: Request, order_id: str) -> Response:
+    read = await read_body(request, PaymentIn)
+    ctx = await authorize(request, Permission.WRITE)
+    body = validate_body(PaymentIn, read)
+    order, replayed = await run_blocking(
+        payment.pay_order,
+        ctx,
+        order_id=order_id,
+        provider_txn_id=body.provider_txn_id,
+        amount_fen=body.amount_fen,
     )
-    _replayed(response, replayed)
-    return order
+    return json_response(order, 200, replayed=replayed)
 
 
 @router.post("/orders/{order_id}/ship")
 @blocking
 def ship_order(ctx: Writer, order_id: str) -> dict[str, Any]:
-    return service.ship_order(ctx, order_id=order_id)
+    return transitions.ship_order(ctx, order_id=order_id)
 
 
 @router.post("/orders/{order_id}/complete")
 @blocking
 def complete_order(ctx: Writer, order_id: str) -> dict[str, Any]:
-    return service.complete_order(ctx, order_id=order_id)
+    return transitions.complete_order(ctx, order_id=order_id)
 
 
 @router.post("/orders/{order_id}/cancel")
 @blocking
 def cancel_order(ctx: Writer, order_id: str) -> dict[str, Any]:
-    return service.cancel_order(ctx, order_id=order_id)
+    return transitions.cancel_order(ctx, order_id=order_id)
 
 
 @router.post("/orders/{order_id}/refunds", status_code=status.HTTP_201_CREATED)
 @blocking
 def refund_order(ctx: Writer, order_id: str, body: RefundIn, response: Response) -> dict[str, Any]:
-    refund, replayed = service.refund_order(
+    refund, replayed = refunds.refund_order(
         ctx,
         order_id=order_id,
         amount_fen=body.amount_fen,
@@ -121,5 +137,5 @@ def refund_order(ctx: Writer, order_id: str, body: RefundIn, response: Response)
     )
     if replayed:
         response.status_code = status.HTTP_200_OK
-    _replayed(response, replayed)
+        response.headers["Idempotent-Replayed"] = "true"
     return refund

@@ -4,8 +4,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
+from shequn.entrypoints.api.http import API_PREFIX, Body, Reader, Writer, blocking
 from shequn.wallet import service
-from shequn.web import API_PREFIX, Body, Reader, Writer, blocking
 
 router = APIRouter(prefix=API_PREFIX, tags=["wallet"])
 

@@ -5,10 +5,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query, status
 from pydantic import Field
 
-from shequn.distribution.service import member_commissions
+from shequn.distribution.queries import member_commissions
+from shequn.entrypoints.api.http import API_PREFIX, Admin, Body, Reader, Writer, blocking
+from shequn.flows.registration import create_member as register_member
 from shequn.members import service
-from shequn.referrals import service as referrals
-from shequn.web import API_PREFIX, Admin, Body, Reader, Writer, blocking
+from shequn.referrals import binding, tree
 
 router = APIRouter(prefix=API_PREFIX, tags=["members"])
 
@@ -51,7 +52,7 @@ class TouchCreate(Body):
 @router.post("/members", status_code=status.HTTP_201_CREATED)
 @blocking
 def create_member(ctx: Writer, body: MemberCreate) -> dict[str, Any]:
-    return service.create_member(ctx, **body.model_dump())
+    return register_member(ctx, **body.model_dump())
 
 
 @router.get("/members")
@@ -104,7 +105,7 @@ def update_member(ctx: Writer, member_id: str, body: MemberUpdate) -> dict[str, 
 @router.get("/members/{member_id}/team")
 @blocking
 def team(ctx: Reader, member_id: str) -> dict[str, Any]:
-    return referrals.team_summary(ctx, member_id=member_id)
+    return tree.team_summary(ctx, member_id=member_id)
 
 
 @router.get("/members/{member_id}/team/members")
@@ -116,7 +117,7 @@ def team_members(
     after: str | None = None,
     limit: int = Query(default=100, ge=1, le=500),
 ) -> list[dict[str, Any]]:
-    return referrals.team_members(
+    return tree.team_members(
         ctx, member_id=member_id, max_depth=max_depth, after=after, limit=limit
     )
 
@@ -126,7 +127,7 @@ def team_members(
 def rebind(ctx: Admin, member_id: str, body: Rebind) -> dict[str, Any]:
     """Move a member (and its team) under another referrer: an owner's audited decision, as it
     changes who earns on the member's future orders."""
-    referrals.rebind_member(
+    binding.rebind_member(
         ctx, member_id=member_id, referrer_id=body.referrer_id, reason=body.reason
     )
     return service.get_member(ctx, member_id=member_id)
@@ -135,7 +136,7 @@ def rebind(ctx: Admin, member_id: str, body: Rebind) -> dict[str, Any]:
 @router.get("/members/{member_id}/bindings")
 @blocking
 def bindings(ctx: Reader, member_id: str) -> list[dict[str, Any]]:
-    return referrals.binding_history(ctx, member_id=member_id)
+    return binding.binding_history(ctx, member_id=member_id)
 
 
 @router.get("/members/{member_id}/commissions")
@@ -153,4 +154,4 @@ def commissions(
 @router.post("/referral-touches", status_code=status.HTTP_201_CREATED)
 @blocking
 def touch(ctx: Writer, body: TouchCreate) -> dict[str, Any]:
-    return referrals.record_touch(ctx, **body.model_dump())
+    return binding.record_touch(ctx, **body.model_dump())

@@ -4,8 +4,8 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from shequn.tiers import service
-from shequn.web import API_PREFIX, Admin, Body, Reader, blocking
+from shequn.entrypoints.api.http import API_PREFIX, Admin, Body, Reader, blocking
+from shequn.flows import tiers as service
 
 router = APIRouter(prefix=API_PREFIX, tags=["tiers"])
 

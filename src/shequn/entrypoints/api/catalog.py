@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from pydantic import Field
 
 from shequn.catalog import service
-from shequn.web import API_PREFIX, Body, Reader, Writer, blocking
+from shequn.entrypoints.api.http import API_PREFIX, Body, Reader, Writer, blocking
 
 router = APIRouter(prefix=API_PREFIX, tags=["catalog"])
 

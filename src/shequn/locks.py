@@ -1,0 +1,100 @@
+"""The one order in which use cases take their locks.
+
+Two transactions that each hold a lock the other wants wait for each other forever; PostgreSQL
+then aborts one of them (`deadlock detected`). That cannot happen when every transaction takes
+its locks in the same order, so every use case takes them in the order of `Lock`: first the
+referral tree of the tenant, then rows of the tables below, level by level, and within a level
+the rows in order of their keys (one `SELECT … ORDER BY … FOR UPDATE`).
+
+A transaction may take several locks of one level, and may skip levels; it may never take a
+lock of a level above one it already holds. `take` checks this on every lock (on SQLite too,
+where the locks themselves do nothing, so the whole test suite checks the order) and raises
+`LockOrderError` when a use case breaks it.
+
+An UPDATE locks the rows it changes. A use case that changes rows of a level by UPDATE first
+calls `take` for that level (or locks them with `lock_rows`), so that the statement is
+checked like any other lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from enum import IntEnum
+from typing import Any
+
+from sqlalchemy import Connection, Table, select, text
+
+
+class Lock(IntEnum):
+    """Lock levels, in the order they are taken."""
+
+    REFERRAL_TREE = 1  # advisory lock of a tenant's referral tree
+    TENANT_SETTINGS = 2
+    COMMISSION_PLANS = 3
+    TIERS = 4
+    PRODUCTS = 5
+    ORDERS = 6  # an order and its lines
+    MEMBERS = 7
+    WITHDRAWALS = 8
+    ACCOUNTS = 9
+    COMMISSION_LINES = 10
+
+
+class LockOrderError(RuntimeError):
+    """A use case asked for a lock above one it holds (a programming error)."""
+
+
+_HELD = "shequn_lock_order"
+
+
+def take(tx: Connection, level: Lock) -> None:
+    """Record that the transaction on `tx` now takes a lock of `level`; refuse it if the
+    transaction already holds a lock of a later level."""
+    transaction = tx.get_transaction()
+    if transaction is None:
+        return  # autocommit: a statement's locks end with the statement
+    held = tx.info.get(_HELD)
+    if held is not None and held[0] is transaction:
+        if level < held[1]:
+            raise LockOrderError(
+                f"{level.name} taken after {Lock(held[1]).name}: see shequn.locks for the order"
+            )
+        if level == held[1]:
+            return
+    tx.info[_HELD] = (transaction, level)
+
+
+def lock_referral_tree(tx: Connection, tenant_id: str) -> None:
+    """Serialise changes to one tenant's referral tree (two concurrent rebinds could otherwise
+    close a cycle between them). SQLite's write lock already serialises."""
+    take(tx, Lock.REFERRAL_TREE)
+    if tx.dialect.name == "postgresql":
+        tx.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"referral-tree:{tenant_id}"},
+        )
+
+
+def lock_rows(
+    tx: Connection,
+    level: Lock,
+    table: Table,
+    tenant_id: str,
+    ids: Iterable[str],
+    *,
+    columns: Sequence[str] = ("id",),
+    key: str = "id",
+) -> list[Any]:
+    """Lock the tenant's rows of `table` whose `key` is one of `ids`, in key order; returns
+    them (the `columns` asked for)."""
+    wanted = sorted(set(ids))
+    take(tx, level)
+    if not wanted:
+        return []
+    query = (
+        select(*(table.c[c] for c in columns))
+        .where(table.c.tenant_id == tenant_id, table.c[key].in_(wanted))
+        .order_by(table.c[key])
+        .with_for_update()
+    )
+    return list(tx.execute(query).all())

@@ -1,0 +1,70 @@
+"""Reads of a tenant's tiers, for the use cases of every domain."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, select
+
+from shequn.errors import NotFound
+from shequn.snapshot import Snapshot
+from shequn.tenancy.rules import TenantSettings
+from shequn.tiers.rules import TierSpec
+from shequn.tiers.tables import tiers
+
+
+def load_tiers(tx: Connection, tenant_id: str) -> list[TierSpec]:
+    rows = tx.execute(
+        select(tiers).where(tiers.c.tenant_id == tenant_id).order_by(tiers.c.rank)
+    ).all()
+    return [
+        TierSpec(
+            id=r.id,
+            name=r.name,
+            rank=r.rank,
+            discount_bp=r.discount_bp,
+            may_distribute=r.may_distribute,
+            upgrade_spend_fen=r.upgrade_spend_fen,
+            upgrade_single_order_fen=r.upgrade_single_order_fen,
+            upgrade_product_sku=r.upgrade_product_sku,
+            upgrade_team_headcount=r.upgrade_team_headcount,
+        )
+        for r in rows
+    ]
+
+
+def tiers_at(snapshot: Snapshot, tx: Connection, settings: TenantSettings) -> list[TierSpec]:
+    """The tier list at the settings' `tiers_version` (which the database moves on every
+    change of a tier), from the snapshot or read. A tier changed between the settings' read
+    and this one is caught by the write, which checks the settings' version."""
+    key = (settings.tenant_id, settings.tiers_version)
+    kept = snapshot.kind("tiers")
+    found: list[TierSpec] | None = kept.get(key)
+    if found is None:
+        found = load_tiers(tx, settings.tenant_id)
+        kept.put(key, found)
+    return found
+
+
+def remembered_tiers(
+    snapshot: Snapshot, tenant_id: str, tiers_version: int
+) -> list[TierSpec] | None:
+    """The tier list at `tiers_version` if the snapshot has it."""
+    found: list[TierSpec] | None = snapshot.kind("tiers").get((tenant_id, tiers_version))
+    return found
+
+
+def require_tier(tx: Connection, tenant_id: str, tier_id: str) -> None:
+    found = tx.execute(
+        select(tiers.c.id).where(tiers.c.tenant_id == tenant_id, tiers.c.id == tier_id)
+    ).first()
+    if found is None:
+        raise NotFound("tier_not_found", id=tier_id)
+
+
+def existing_tier_ids(tx: Connection, tenant_id: str, tier_ids: list[str]) -> set[str]:
+    if not tier_ids:
+        return set()
+    return set(
+        tx.execute(
+            select(tiers.c.id).where(tiers.c.tenant_id == tenant_id, tiers.c.id.in_(tier_ids))
+        ).scalars()
+    )
