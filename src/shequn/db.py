@@ -7,11 +7,14 @@ two writers queue instead of failing on lock upgrade.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import contextvars
+import functools
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
@@ -30,11 +33,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, func, literal
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 
 from shequn.ids import new_id
 from shequn.jsoncodec import dumps_json
@@ -170,49 +175,41 @@ def build_engine(url: str, *, pool_size: int = 10) -> Engine:
     )
 
 
-def _driver_autocommit(conn: Connection) -> Any:
-    """Switch the driver's connection under `conn` to autocommit, and return it. Set on the
-    driver directly: SQLAlchemy's isolation-level machinery costs more CPU per use case than
-    the statements it would save."""
+def _set_driver_autocommit(conn: Connection, on: bool) -> None:
+    """Switch the driver's connection under `conn` in or out of autocommit. Set on the driver
+    directly: SQLAlchemy's isolation-level machinery costs more CPU per use case than the
+    statements it would save."""
     raw = conn.connection.dbapi_connection
     assert raw is not None
-    raw.autocommit = True
-    return raw
+    if raw.autocommit != on:
+        raw.autocommit = on
 
 
-def _give_back(conn: Connection) -> None:
-    """Return a held connection to the pool as the pool lent it, out of autocommit (a
-    transaction that got it next would otherwise commit statement by statement); one that
-    cannot be switched back is discarded."""
-    try:
-        raw = None if conn.invalidated else conn.connection.dbapi_connection
-        if raw is not None and not raw.closed and not raw.broken:
-            raw.autocommit = False
-        else:
-            conn.invalidate()
-    except Exception:  # noqa: BLE001 - whatever went wrong, the connection must not be reused
-        with contextlib.suppress(Exception):
-            conn.invalidate()
-    with contextlib.suppress(SQLAlchemyError):
-        conn.close()
+# The engine a use case run by `Database.run` on PostgreSQL uses: the asynchronous engine's
+# synchronous face, whose statements wait for the driver without blocking the event loop.
+_bound: contextvars.ContextVar[tuple[Database, Engine] | None] = contextvars.ContextVar(
+    "shequn_bound_engine", default=None
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# On SQLite a use case runs on a worker thread (its driver has no asynchronous interface).
+WORKER_THREADS = 32
 
 
 class Database:
-    """Owns the engine; hands out one transaction per use case."""
+    """Owns the engine; hands out one transaction per use case, and runs use cases for the
+    event loop without blocking it (`run`)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        # Autocommit use cases keep a connection per thread (see `autocommit`), on at most
-        # half of the pool, so that the pool always has connections left for transactions.
-        self._held = threading.local()
-        self._held_all: list[Connection] = []
-        self._held_lock = threading.Lock()
-        size = getattr(engine.pool, "size", None)
-        self._held_max = max(1, size() // 2) if callable(size) else 1
-        # Raised when a held connection turns out broken: the others were most likely broken
-        # by the same cause (a server restart), so every thread checks out a fresh one.
-        self._held_generation = 0
+        # The engines of `run` on PostgreSQL, one per event loop (a driver's connection belongs
+        # to the loop it was opened on).
+        self._async_engines: dict[asyncio.AbstractEventLoop, AsyncEngine] = {}
+        self._async_lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 10) -> Database:
@@ -222,12 +219,86 @@ class Database:
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
 
+    async def run(self, use_case: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a use case for an event loop without blocking it: on PostgreSQL its statements
+        go through the driver's asynchronous interface (the use case runs in a greenlet that
+        waits for each answer while the loop serves other requests); on SQLite it runs on a
+        worker thread. Either way with the caller's context (its language), and again after a
+        transient failure (`retrying`)."""
+        context = contextvars.copy_context()
+        if not self.is_postgres:
+            call = functools.partial(context.run, retrying, use_case, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(self._workers(), call)
+        engine = self._async_engine().sync_engine
+
+        def bound() -> T:
+            _bound.set((self, engine))
+            return use_case(*args, **kwargs)
+
+        for attempt in range(RETRIES):
+            try:
+                return await greenlet_spawn(context.run, bound)
+            except DBAPIError as exc:
+                if attempt == RETRIES - 1 or not is_transient(exc):
+                    raise
+                await asyncio.sleep(random.uniform(0.001, 0.01 * (attempt + 1)))
+        raise AssertionError("unreachable")
+
+    def _workers(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            with self._async_lock:
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="shequn")
+        return self._executor
+
+    def _async_engine(self) -> AsyncEngine:
+        loop = asyncio.get_running_loop()
+        found = self._async_engines.get(loop)
+        if found is None:
+            with self._async_lock:
+                found = self._async_engines.get(loop)
+                if found is None:
+                    size = self.engine.pool.size()  # type: ignore[attr-defined]
+                    found = create_async_engine(
+                        self.engine.url,
+                        pool_size=size,
+                        max_overflow=size,
+                        pool_recycle=1800,
+                        # Every statement commits on its own unless a transaction is begun
+                        # explicitly (`transaction`): no switching per use case.
+                        isolation_level="AUTOCOMMIT",
+                        # Nothing to roll back when a connection comes back: `transaction` and
+                        # `read` end what they begin, and without them nothing is begun.
+                        pool_reset_on_return=None,
+                        connect_args={"prepare_threshold": 2},
+                        json_serializer=dumps_json,
+                    )
+                    self._async_engines[loop] = found
+        return found
+
+    async def close_loop_connections(self) -> None:
+        """Close the connections `run` opened for the running event loop (before it ends)."""
+        with self._async_lock:
+            engine = self._async_engines.pop(asyncio.get_running_loop(), None)
+        if engine is not None:
+            await engine.dispose()
+
+    def _engine(self) -> tuple[Engine, bool]:
+        """The engine to use now, and whether it is in autocommit (that of `run`)."""
+        bound = _bound.get()
+        if bound is not None and bound[0] is self:
+            return bound[1], True
+        return self.engine, False
+
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A read-write transaction: committed when the block ends, rolled back on error."""
-        with self.engine.connect() as conn:
+        engine, autocommitting = self._engine()
+        with engine.connect() as conn:
             conn.info["sqlite_begin"] = "IMMEDIATE"
             with conn.begin():
+                if autocommitting:
+                    conn.exec_driver_sql("BEGIN")
                 yield conn
 
     @contextmanager
@@ -240,83 +311,27 @@ class Database:
             with self.transaction() as tx:
                 yield tx
             return
-        held = self._held_connection()
-        if held is not None:
-            try:
-                yield held
-            finally:
-                self._after_held_use(held)
-            return
-        with self.engine.connect() as conn:
-            raw = _driver_autocommit(conn)
+        engine, autocommitting = self._engine()
+        with engine.connect() as conn:
+            if not autocommitting:
+                _set_driver_autocommit(conn, True)
             try:
                 yield conn
             finally:
                 if conn.in_transaction():
                     conn.rollback()
-                raw.autocommit = False
-
-    def _held_connection(self) -> Connection | None:
-        """This thread's autocommit connection, checked out on first use and kept: checking a
-        connection out of the pool and back in costs more CPU than the one or two statements of
-        such a use case. None once half of the pool is held by other threads."""
-        conn: Connection | None = getattr(self._held, "conn", None)
-        if conn is not None:
-            if self._held.generation == self._held_generation:
-                return conn
-            self._release_held(conn)
-        orphans: list[Connection] = []
-        try:
-            with self._held_lock:
-                if len(self._held_all) >= self._held_max:
-                    # Threads end (a thread pool lets idle workers go): what they held is
-                    # nobody's any more, and goes back so that a live thread may hold one.
-                    orphans = [c for c in self._held_all if not c.info["held_by"].is_alive()]
-                    for orphan in orphans:
-                        self._held_all.remove(orphan)
-                if len(self._held_all) >= self._held_max:
-                    return None
-                generation = self._held_generation
-                conn = self.engine.connect()
-                conn.info["held_by"] = threading.current_thread()
-                self._held_all.append(conn)
-        finally:
-            for orphan in orphans:
-                _give_back(orphan)
-        _driver_autocommit(conn)
-        self._held.conn = conn
-        self._held.generation = generation
-        return conn
-
-    def _after_held_use(self, conn: Connection) -> None:
-        """End what the use case left open; give back a connection that is no longer sound (a
-        server restart, a broken socket) so that the next use case checks out a fresh one."""
-        try:
-            if conn.in_transaction():
-                conn.rollback()
-            raw = None if conn.invalidated else conn.connection.dbapi_connection
-            sound = raw is not None and not raw.closed and not raw.broken and raw.autocommit
-        except SQLAlchemyError:
-            sound = False
-        if sound:
-            return
-        self._release_held(conn)
-        with self._held_lock:
-            self._held_generation += 1
-
-    def _release_held(self, conn: Connection) -> None:
-        self._held.conn = None
-        with self._held_lock:
-            if conn in self._held_all:
-                self._held_all.remove(conn)
-        _give_back(conn)
+                if not autocommitting:
+                    _set_driver_autocommit(conn, False)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction (on SQLite it takes no write lock)."""
-        with self.engine.connect() as conn:
+        engine, autocommitting = self._engine()
+        with engine.connect() as conn:
             conn.info["sqlite_begin"] = "DEFERRED"
             with conn.begin():
+                if autocommitting:
+                    conn.exec_driver_sql("BEGIN")
                 yield conn
 
     def ping(self) -> None:
@@ -325,15 +340,20 @@ class Database:
             tx.exec_driver_sql("SELECT 1")
 
     def dispose(self) -> None:
-        """Close every connection, the ones threads hold for autocommit use cases included
-        (call it when nothing else uses the database any more)."""
-        with self._held_lock:
-            held, self._held_all = self._held_all, []
-        for conn in held:
-            with contextlib.suppress(SQLAlchemyError):
-                conn.close()
-        self._held = threading.local()
+        """Close every connection (call it when nothing else uses the database any more)."""
         self.engine.dispose()
+        engines, self._async_engines = self._async_engines, {}
+        for loop, engine in engines.items():
+            if loop.is_closed():
+                # Its connections cannot be closed politely any more: let them go.
+                engine.sync_engine.dispose(close=False)
+            elif loop.is_running():
+                asyncio.run_coroutine_threadsafe(engine.dispose(), loop)
+            else:
+                loop.run_until_complete(engine.dispose())
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
 
 # SQLSTATEs of a transaction the server gave up so that others could go on: a deadlock, a
@@ -341,9 +361,6 @@ class Database:
 # case may run again.
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001", "55P03"})
 RETRIES = 4
-
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 def is_transient(exc: BaseException) -> bool:

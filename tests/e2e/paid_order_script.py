@@ -4,10 +4,8 @@ show that two ways of answering them answer the same."""
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any
 
-from shequn.orders import service as orders_service
 from tests.e2e.conftest import API, World, bearer
 
 _GENERATED = re.compile(r"\b[a-z]{2,5}_[0-9a-hjkmnp-tv-z]{26}\b")
@@ -102,18 +100,3 @@ def paid_order_script(client: Any, world: World) -> list[tuple[Any, ...]]:
         f"/orders/{world.created}/pay", owner, json={"provider_txn_id": "wx-6", "amount_fen": 9_900}
     )
     return answers
-
-
-class CountingService:
-    """The orders use cases, counting the calls the fast answers make."""
-
-    def __init__(self) -> None:
-        self.calls: Counter[str] = Counter()
-
-    def create_order(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls["create"] += 1
-        return orders_service.create_order(*args, **kwargs)
-
-    def pay_order(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls["pay"] += 1
-        return orders_service.pay_order(*args, **kwargs)

@@ -8,6 +8,8 @@ handlers.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,7 +24,12 @@ from shequn.clock import Clock, SystemClock
 from shequn.compliance.rules import Finding
 from shequn.config import DEFAULT_SECRET, Settings, load_settings
 from shequn.db import Database, is_transient
-from shequn.entrypoints.api.http import LEAN_BODY, AppState, bearer_security, blocking, error_body
+from shequn.entrypoints.api.http import (
+    AppState,
+    bearer_security,
+    documented_routes,
+    error_body,
+)
 from shequn.entrypoints.rendering import findings_list
 from shequn.errors import DomainError, Unauthorized
 from shequn.i18n import negotiate, set_locale, translate
@@ -46,7 +53,8 @@ _HTTP_CODES = {
 class EdgeMiddleware:
     """For every HTTP request: pick the response language from Accept-Language; refuse NUL
     characters in the path or query (no database can store them); refuse a body over
-    `max_body` bytes, by its Content-Length before reading it, or as it arrives."""
+    `max_body` bytes, by its Content-Length before reading it, or, for a body sent without
+    one, once it has arrived (so that a route that never reads its body refuses it too)."""
 
     def __init__(self, app: ASGIApp, default: str, max_body: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -70,28 +78,45 @@ class EdgeMiddleware:
         if b"%00" in raw or b"%00" in query or "\x00" in scope.get("path", ""):
             await _refuse(scope, receive, send, 400, "bad_request")
             return
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if declared is not None:
+            if declared.isdigit() and int(declared) > self.max_body:
+                await _refuse(scope, receive, send, 413, "body_too_large")
+                return
+            await self.app(scope, receive, send)
+            return
+        body = await _whole_body(receive, self.max_body)
+        if body is None:
             await _refuse(scope, receive, send, 413, "body_too_large")
             return
-        await self.app(scope, _limited(receive, self.max_body), send)
+        await self.app(scope, _replaying(body, receive), send)
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """`receive`, refusing a body that grows past `limit` bytes (one sent without a length)."""
-    seen = 0
-
-    async def limited() -> Message:
-        nonlocal seen
+async def _whole_body(receive: Receive, limit: int) -> list[Message] | None:
+    """The messages of a body sent without a length, or None once it passes `limit` bytes."""
+    messages: list[Message] = []
+    size = 0
+    while True:
         message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                # An HTTP error, so that whoever is reading the body lets it through to the
-                # error handlers instead of calling it a malformed body.
-                raise StarletteHTTPException(413)
-        return message
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
 
-    return limited
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    """`receive` that gives the messages already read first."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, code: str) -> None:
@@ -171,7 +196,17 @@ def create_app(
     if settings.environment == "production" and settings.secret_key == DEFAULT_SECRET:
         raise RuntimeError("refusing to start in production with the default SHEQUN_SECRET_KEY")
     database = db or Database.from_url(settings.database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            # The connections this event loop opened end with it.
+            await database.close_loop_connections()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Shequn",
         version=__version__,
         description="Community-commerce engine: referral binding, product ladder, lawful "
@@ -204,11 +239,10 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     @app.get("/readyz", tags=["ops"], response_model=None)
-    @blocking
-    def readyz() -> dict[str, str] | JSONResponse:
+    async def readyz() -> dict[str, str] | JSONResponse:
         """The database answers (for a readiness probe or a load balancer)."""
         try:
-            database.ping()
+            await database.run(database.ping)
         except SQLAlchemyError:
             log.warning("database unreachable", exc_info=True)
             return JSONResponse(
@@ -221,11 +255,9 @@ def create_app(
 
 
 def _declare_openapi(app: FastAPI) -> None:
-    """The OpenAPI document: the bearer key on every API operation, and the body models of
-    the lean routes (which read their bodies themselves) among the schemas."""
+    """The OpenAPI document: every route (a lean route by its description) and the bearer
+    key on every API operation."""
     from fastapi.openapi.utils import get_openapi
-    from fastapi.routing import APIRoute
-    from pydantic.json_schema import models_json_schema
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -233,22 +265,8 @@ def _declare_openapi(app: FastAPI) -> None:
                 title=app.title,
                 version=app.version,
                 description=app.description,
-                routes=app.routes,
+                routes=documented_routes(app.routes),
             )
-            bodies = [
-                getattr(r.endpoint, LEAN_BODY)
-                for r in app.routes
-                if isinstance(r, APIRoute) and hasattr(r.endpoint, LEAN_BODY)
-            ]
-            if bodies:
-                _, defs = models_json_schema(
-                    [(model, "validation") for model in bodies],
-                    ref_template="#/components/schemas/{model}",
-                )
-                known = schema.setdefault("components", {}).setdefault("schemas", {})
-                for name, definition in defs.get("$defs", {}).items():
-                    known.setdefault(name, definition)
-                schema["components"]["schemas"] = dict(sorted(known.items()))
             app.openapi_schema = bearer_security(schema)
         return app.openapi_schema
 

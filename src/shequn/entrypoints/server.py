@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
+from typing import Any
 
 log = logging.getLogger("shequn.server")
 
@@ -51,12 +52,14 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
-def _uvicorn_config(options: ServerOptions) -> object:
+def uvicorn_config(options: ServerOptions, *, app: Any = APP) -> Any:
+    """The configuration of one worker: the application (by default built from the
+    environment by its factory) with uvicorn's own protocol."""
     import uvicorn
 
     return uvicorn.Config(
-        APP,
-        factory=True,
+        app,
+        factory=isinstance(app, str),
         host=options.host,
         port=options.port,
         log_level="info" if options.access_log else "warning",
@@ -79,7 +82,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
 def _worker(options: ServerOptions) -> None:
     import uvicorn
 
-    config = _uvicorn_config(options)
+    config = uvicorn_config(options)
     assert isinstance(config, uvicorn.Config)
     uvicorn.Server(config).run(sockets=[listening_socket(options.host, options.port)])
 

@@ -11,25 +11,24 @@ OpenAPI document still declares the body and the response.
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import email.message
 import functools
+import inspect
 import json
-import threading
-from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
+from starlette.routing import BaseRoute, Route
 
 from shequn.clock import Clock
 from shequn.config import Settings
 from shequn.context import Ctx
-from shequn.db import Database, retrying
+from shequn.db import Database
 from shequn.errors import Forbidden, Unauthorized
 from shequn.snapshot import Snapshot
 from shequn.tenancy.rules import Permission, Principal
@@ -73,36 +72,21 @@ class Body(BaseModel):
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# The use cases block on the database, so they run on worker threads, never on the event
-# loop. A plain executor costs a fraction of the framework's generic thread hop.
-WORKER_THREADS = 32
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
 
-
-def _workers() -> ThreadPoolExecutor:
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(WORKER_THREADS, thread_name_prefix="shequn")
-    return _executor
-
-
-async def run_blocking(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a use case on a worker thread, with the request's context (its language), again
-    if the database gave up its transaction to break a deadlock (`shequn.db.retrying`)."""
-    context = contextvars.copy_context()
-    call = functools.partial(context.run, retrying, fn, *args, **kwargs)
-    return await asyncio.get_running_loop().run_in_executor(_workers(), call)
+async def run_use_case(db: Database, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a use case without blocking the event loop (`Database.run`)."""
+    return await db.run(fn, *args, **kwargs)
 
 
 def blocking(route: Callable[P, T]) -> Callable[P, Awaitable[T]]:
-    """Declare a route whose body blocks (it calls a use case): it runs on a worker thread."""
+    """Declare a route whose body calls use cases: it runs through `Database.run`, with the
+    database of its context (`ctx`)."""
 
     @functools.wraps(route)
     async def endpoint(*args: P.args, **kwargs: P.kwargs) -> T:
-        return await run_blocking(route, *args, **kwargs)
+        ctx = kwargs.get("ctx")
+        assert isinstance(ctx, Ctx), "a blocking route takes its context as `ctx`"
+        return await ctx.db.run(route, *args, **kwargs)
 
     return endpoint
 
@@ -123,7 +107,7 @@ async def principal(request: Request) -> Principal:
     if cached is not None:
         return cached
     state = app_state(request)
-    return await run_blocking(
+    return await state.db.run(
         authenticate,
         db=state.db,
         raw_key=raw_key,
@@ -185,45 +169,66 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 # --- lean routes ----------------------------------------------------------------------------
 
 M = TypeVar("M", bound=BaseModel)
-LEAN_BODY = "__shequn_body_model__"
-_VALIDATION_ERROR = {
-    "description": "Validation Error",
-    "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
-    },
-}
+LeanEndpoint = Callable[[Request], Awaitable[Response]]
+
+
+class LeanRoute(Route):
+    """A route of the application like any other (matched in order, behind the same middleware
+    and error handlers), whose endpoint takes the request itself; `documented` is what the
+    OpenAPI document shows for it: the operation FastAPI would document for a route taking
+    the body model, with the same path, name and docstring."""
+
+    documented: APIRoute
 
 
 def lean_post(
     router: APIRouter, path: str, *, body: type[BaseModel], status_code: int = 200
-) -> Callable[[Callable[..., Awaitable[Response]]], Callable[..., Awaitable[Response]]]:
-    """A POST route that reads its own body (`read_body`) and returns encoded JSON: its
-    OpenAPI document declares `body` as the request body, a JSON object as the response and
-    the validation error, as FastAPI does for a route that takes the model."""
+) -> Callable[[LeanEndpoint], LeanEndpoint]:
+    """A POST route that reads its own body (`read_body`, `validate_body`) and returns encoded
+    JSON (`json_response`); path parameters are in `request.path_params`."""
 
-    def register(
-        endpoint: Callable[..., Awaitable[Response]],
-    ) -> Callable[..., Awaitable[Response]]:
-        setattr(endpoint, LEAN_BODY, body)
-        router.post(
-            path,
+    def register(endpoint: LeanEndpoint) -> LeanEndpoint:
+        full_path = router.prefix + path
+        route = LeanRoute(full_path, endpoint, methods=["POST"], name=endpoint.__name__)
+        route.documented = APIRoute(
+            full_path,
+            _signature_for_docs(endpoint, full_path, body),
+            methods=["POST"],
             status_code=status_code,
-            response_model=dict[str, Any],
-            responses={422: _VALIDATION_ERROR},
-            openapi_extra={
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": f"#/components/schemas/{body.__name__}"}
-                        }
-                    },
-                }
-            },
-        )(endpoint)
+            tags=list(router.tags),
+            name=endpoint.__name__,
+        )
+        router.routes.append(route)
         return endpoint
 
     return register
+
+
+def _signature_for_docs(
+    endpoint: LeanEndpoint, path: str, body: type[BaseModel]
+) -> Callable[..., dict[str, Any]]:
+    """A callable that only describes the lean endpoint to FastAPI's OpenAPI generator: its
+    path parameters, its body model, a JSON object as its answer. It is never called."""
+
+    def described(**_: Any) -> dict[str, Any]:
+        raise NotImplementedError("documentation only")
+
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str) for name in names
+    ]
+    parameters.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body))
+    described.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        parameters, return_annotation=dict[str, Any]
+    )
+    described.__name__ = endpoint.__name__
+    described.__doc__ = endpoint.__doc__
+    return described
+
+
+def documented_routes(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """`routes` as the OpenAPI generator should see them: each lean route by its description."""
+    return [r.documented if isinstance(r, LeanRoute) else r for r in routes]
 
 
 class RawBody:

@@ -18,7 +18,7 @@ from shequn.entrypoints.api.http import (
     json_response,
     lean_post,
     read_body,
-    run_blocking,
+    run_use_case,
     validate_body,
 )
 from shequn.orders import creation, payment, refunds, transitions, views
@@ -55,7 +55,8 @@ async def create_order(request: Request) -> Response:
     read = await read_body(request, OrderCreate)
     ctx = await authorize(request, Permission.WRITE)
     body = validate_body(OrderCreate, read)
-    order, replayed = await run_blocking(
+    order, replayed = await run_use_case(
+        ctx.db,
         creation.create_order,
         ctx,
         buyer_id=body.buyer_id,
@@ -93,11 +94,13 @@ def get_order(ctx: Reader, order_id: str) -> dict[str, Any]:
 
 
 @lean_post(router, "/orders/{order_id}/pay", body=PaymentIn)
-async def pay_order(request: Request, order_id: str) -> Response:
+async def pay_order(request: Request) -> Response:
+    order_id: str = request.path_params["order_id"]
     read = await read_body(request, PaymentIn)
     ctx = await authorize(request, Permission.WRITE)
     body = validate_body(PaymentIn, read)
-    order, replayed = await run_blocking(
+    order, replayed = await run_use_case(
+        ctx.db,
         payment.pay_order,
         ctx,
         order_id=order_id,
