@@ -36,22 +36,15 @@ from typing import Any, TypeVar
 import psycopg
 from sqlalchemy import text
 
-from orders import (
-    DEFAULT_ADMIN_URL,
-    HISTORY_PER_BUYER,
-    PRODUCTS,
-    Options,
-    process_cpu_seconds,
-    scratch_database,
-    seed,
-    server_version,
-)
 from shequn.clock import SystemClock
 from shequn.context import Ctx
 from shequn.db import Database
 from shequn.orders.creation import create_order
 from shequn.orders.payment import pay_order
 from shequn.schema import upgrade_database
+from shequn_bench.accounting import process_cpu_seconds
+from shequn_bench.options import DEFAULT_ADMIN_URL, HISTORY_PER_BUYER, PRODUCTS, Options
+from shequn_bench.seeding import scratch_database, seed, server_version
 
 T = TypeVar("T")
 TPCB_SCALE = 1

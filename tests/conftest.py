@@ -30,6 +30,13 @@ PG_ADMIN_URL = os.environ.get(
 REQUIRE_PG = os.environ.get("SHEQUN_REQUIRE_POSTGRES") == "1"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's synchronous API keeps an event loop running on the main
+    thread for as long as its session lasts, where `asyncio.run` cannot start another."""
+    browser = Path(__file__).parent / "browser"
+    items.sort(key=lambda item: item.path.is_relative_to(browser))
+
+
 def _pg_reachable() -> bool:
     try:
         with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):

@@ -30,19 +30,40 @@ guard (or the last condition) has. So the conditions lock their rows in the orde
 added, and the guard's row after them. The other updates of a batch lock their rows in no
 defined order: a use case updates in a batch only rows it holds already (through a condition,
 the guard, or `shequn.locks` before the flush).
+
+An insert may be followed by a derived insert (`Derived`): an `INSERT … SELECT` computed in the
+database from the rows that insert writes, joined with other tables (the webhook deliveries of
+the events just recorded, one per subscribed endpoint). On PostgreSQL it is one more
+sub-statement reading the insert's `RETURNING`, so it writes only what the insert wrote (nothing
+when the batch does not apply); on SQLite it runs right after the insert and reads the inserted
+rows back by their primary key. A derived insert takes no lock: it reads tables the flush does
+not write, and inserts new rows.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Table,
+    bindparam,
+    column,
+    insert,
+    literal,
+    select,
+    table,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import FromClause
 
 from shequn.db import UTCDateTime
 from shequn.jsoncodec import NaiveDatetimeError, dumps_json
@@ -54,10 +75,23 @@ class BatchError(ValueError):
     """A batch was given rows it cannot write (a programming error, never user input)."""
 
 
+@dataclass(frozen=True, eq=False)
+class Derived:
+    """An `INSERT … SELECT` that follows an insert of the same flush: `build` is given the
+    rows that insert writes, as a relation with the columns `reads` of its table, and returns
+    the insert (whose literals are rendered into the statement text, so it takes no bound
+    parameters). `name` tells derived inserts apart in the statement cache."""
+
+    name: str
+    reads: tuple[str, ...]
+    build: Callable[[FromClause], Insert]
+
+
 @dataclass
 class _Insert:
     table: Table
     columns: tuple[str, ...]
+    then: Derived | None = None
     rows: list[Mapping[str, Any]] = field(default_factory=list)
 
 
@@ -111,7 +145,7 @@ class WriteBatch:
 
     def __init__(self) -> None:
         self._ops: list[_Op] = []
-        self._inserts: dict[tuple[str, tuple[str, ...]], _Insert] = {}
+        self._inserts: dict[tuple[str, tuple[str, ...], Derived | None], _Insert] = {}
         self._updates: dict[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], _Update]
         self._updates = {}
         self._updated_keys: set[tuple[str, tuple[Any, ...]]] = set()
@@ -121,16 +155,23 @@ class WriteBatch:
     def __bool__(self) -> bool:
         return bool(self._ops) or self._guard is not None
 
-    def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert rows; every row names the same columns."""
+    def insert(
+        self, table: Table, rows: Sequence[Mapping[str, Any]], *, then: Derived | None = None
+    ) -> None:
+        """Insert rows; every row names the same columns. `then` is a derived insert that
+        follows these rows (they must name their primary key and the columns it reads)."""
         if not rows:
             return
         columns = tuple(rows[0])
-        op = self._inserts.get((table.name, columns))
+        op = self._inserts.get((table.name, columns, then))
         if op is None:
             _time_positions(table, columns)  # refuses an unknown column
-            op = _Insert(table, columns)
-            self._inserts[(table.name, columns)] = op
+            if then is not None and not (
+                _primary_key_columns(table) | set(then.reads) <= set(columns)
+            ):
+                raise BatchError(f"rows for {table.name} lack what {then.name} reads")
+            op = _Insert(table, columns, then)
+            self._inserts[(table.name, columns, then)] = op
             self._ops.append(op)
         names = _column_set(columns)
         for row in rows:
@@ -314,7 +355,7 @@ def _param(table: Table, column: str) -> str:
 
 def _shape(op: _Op) -> tuple[Any, ...]:
     if isinstance(op, _Insert):
-        return ("i", op.table.name, op.columns)
+        return ("i", op.table.name, op.columns, None if op.then is None else op.then.name)
     return ("u", op.table.name, op.keys, op.values, op.increments, len(op.rows))
 
 
@@ -327,6 +368,7 @@ def _op_sql(op: _Op, gated: bool) -> str:
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM "
             f"json_populate_recordset(NULL::{table}, %s::json)"
             + (f" WHERE {_GATE}" if gated else "")
+            + ("" if op.then is None else f" RETURNING {', '.join(op.then.reads)}")
         )
     # Updates name their rows in a VALUES list: the planner then knows how few they are and
     # finds each by its primary key (a set-returning function would be guessed at 100 rows,
@@ -402,7 +444,10 @@ def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence
         # No update to hang the conditions on: the last one holds only if all of them do.
         parts.append(f"g AS (SELECT 1 WHERE EXISTS (SELECT 1 FROM r{len(requires) - 1}))")
     gated = guard is not None or bool(requires)
-    parts += [f"w{n} AS ({_op_sql(op, gated)})" for n, op in enumerate(ops)]
+    for n, op in enumerate(ops):
+        parts.append(f"w{n} AS ({_op_sql(op, gated)})")
+        if isinstance(op, _Insert) and op.then is not None:
+            parts.append(f"d{n} AS ({_derived_sql(op.then, op.table, f'w{n}')})")
     counted = ["(SELECT count(*) FROM g)" if gated else "1"]
     counted += [
         f"(SELECT count(*) FROM w{n})" for n, op in enumerate(ops) if isinstance(op, _Update)
@@ -414,6 +459,14 @@ def _statement(requires: Sequence[_Require], guard: _Guard | None, ops: Sequence
             _sql_cache.clear()
         _sql_cache[key] = text
     return text
+
+
+def _derived_sql(derived: Derived, source: Table, relation: str) -> str:
+    """The derived insert reading the rows of the sub-statement `relation`, as PostgreSQL
+    text for the driver (literals inline, percent signs doubled)."""
+    rows = table(relation, *[column(c, source.c[c].type) for c in derived.reads])
+    compiled = derived.build(rows).compile(dialect=_PG, compile_kwargs={"literal_binds": True})
+    return str(compiled)
 
 
 def _json_rows(op: _Insert) -> str:
@@ -526,6 +579,8 @@ def _flush_generic(
     for op in ops:
         if isinstance(op, _Insert):
             tx.execute(insert(op.table), list(op.rows))
+            if op.then is not None:
+                tx.execute(op.then.build(_inserted_rows(op, op.then)))
             continue
         statement = _generic_update(op)
         names = _columns_of(op)
@@ -536,6 +591,18 @@ def _flush_generic(
             ).rowcount
         matched.append(total)
     return Flushed(True, matched, returned)
+
+
+def _inserted_rows(op: _Insert, derived: Derived) -> FromClause:
+    """The rows `op` inserted, read back by their primary key, as the relation `derived`
+    reads."""
+    t = op.table
+    key = [c.name for c in t.primary_key.columns]
+    return (
+        select(*[t.c[c] for c in derived.reads])
+        .where(tuple_(*[t.c[c] for c in key]).in_([tuple(r[c] for c in key) for r in op.rows]))
+        .subquery("inserted")
+    )
 
 
 def _generic_update(op: _Update) -> Any:

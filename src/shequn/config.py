@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     api_key_cache_seconds: int = Field(default=5, ge=0, le=300)
+    # Webhook endpoints at private, loopback or link-local addresses are refused unless this
+    # deployment's receivers live on its own network (a test or a local demo receiver).
+    webhook_allow_private_hosts: bool = False
 
 
 def load_settings(**overrides: object) -> Settings:

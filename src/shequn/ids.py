@@ -52,6 +52,24 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{encode_body(ms, rand)}"
 
 
+_BODY = frozenset(ALPHABET)
+
+
+def is_id(value: str, prefix: str) -> bool:
+    """Whether `value` has the shape of an id made with `prefix` (a keyset cursor, say)."""
+    head, sep, body = value.partition("_")
+    return sep == "_" and head == prefix and len(body) == 26 and set(body) <= _BODY
+
+
+def checked_cursor(after: str | None, prefix: str) -> str | None:
+    """A keyset cursor (`after`), refused unless it is an id of the listed kind."""
+    if after is not None and not is_id(after, prefix):
+        from shequn.errors import InvalidInput
+
+        raise InvalidInput("cursor_invalid", field="after")
+    return after
+
+
 PREFIXES = {
     "tenant": "tn",
     "api_key": "key",

@@ -26,18 +26,35 @@ from sqlalchemy import Connection, Table, select, text
 
 
 class Lock(IntEnum):
-    """Lock levels, in the order they are taken."""
+    """Lock levels, in the order they are taken (numbered with gaps, so that a level can be
+    put between two without renumbering)."""
 
-    REFERRAL_TREE = 1  # advisory lock of a tenant's referral tree
-    TENANT_SETTINGS = 2
-    COMMISSION_PLANS = 3
-    TIERS = 4
-    PRODUCTS = 5
-    ORDERS = 6  # an order and its lines
-    MEMBERS = 7
-    WITHDRAWALS = 8
-    ACCOUNTS = 9
-    COMMISSION_LINES = 10
+    REFERRAL_TREE = 10  # advisory lock of a tenant's referral tree
+    TENANT_SETTINGS = 20
+    GROWTH_SWEEP = 25  # one run of the growth sweep of a tenant at a time
+    COMMISSION_PLANS = 30
+    TIERS = 40
+    PRODUCTS = 50
+    COMMUNITIES = 60
+    STAFF_ACCOUNTS = 70
+    GROUPS = 80
+    # Community operations: a calendar event's seats, a program's participants, the members'
+    # message budgets, complaint clusters and members' growth stages, after their groups.
+    CALENDAR_EVENTS = 82
+    PROGRAMS = 84
+    MESSAGE_BUDGETS = 86
+    COMPLAINTS = 87
+    GROWTH_STAGES = 88
+    COUPONS = 90
+    REDEMPTION_ITEMS = 95
+    ORDERS = 100  # an order and its lines
+    MEMBERS = 110
+    WITHDRAWALS = 120
+    HOLDS = 130  # commissions and rewards held for an operator's decision
+    POINT_LOTS = 140
+    STOCK = 150  # an agent's stock of a product
+    ACCOUNTS = 160
+    COMMISSION_LINES = 170
 
 
 class LockOrderError(RuntimeError):

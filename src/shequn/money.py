@@ -51,3 +51,17 @@ def format_fen(amount_fen: int) -> str:
     sign = "-" if amount_fen < 0 else ""
     value = abs(amount_fen)
     return f"{sign}{value // 100}.{value % 100:02d}"
+
+
+def format_yuan(amount_fen: int) -> str:
+    """An amount as a person reads it: `123456` → `¥1,234.56`, `-300` → `-¥3.00`."""
+    sign = "-" if amount_fen < 0 else ""
+    value = abs(amount_fen)
+    return f"{sign}¥{value // 100:,}.{value % 100:02d}"
+
+
+def format_percent(rate_bp: int) -> str:
+    """A rate as a person reads it, to one decimal: `1250` → `12.5%`, `3000` → `30.0%`."""
+    sign = "-" if rate_bp < 0 else ""
+    value = abs(rate_bp)
+    return f"{sign}{value // 100}.{value % 100 // 10}%"

@@ -373,13 +373,11 @@ DEPTH = [
     case(
         "plan-depth-4", 422, "plan_depth_exceeded", P, "/commission-plans", plan_with(L1, depth=4)
     ),
-    case(
-        "plan-depth-0", 422, "plan_depth_exceeded", P, "/commission-plans", plan_with(L1, depth=0)
-    ),
+    case("plan-depth-0", 422, "plan_depth_invalid", P, "/commission-plans", plan_with(L1, depth=0)),
     case(
         "plan-level-0",
         422,
-        "plan_depth_exceeded",
+        "rule_level_invalid",
         P,
         "/commission-plans",
         plan_with({"level": 0, "rate_bp": 100}),
@@ -844,13 +842,21 @@ def test_refund_idempotency_key_reused_for_another_amount(
     assert error_of(response) == (409, "idempotency_key_reused")
 
 
-@pytest.mark.parametrize("field", ["name", "rank", "discount_bp", "may_distribute"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": None},
+        {"rank": None},
+        {"privileges": {"discount_bp": None}},
+        {"privileges": {"may_distribute": None}},
+    ],
+)
 def test_tier_patch_with_null_is_refused(
-    api: TestClient, db: Database, keys: TenantKeys, field: str
+    api: TestClient, db: Database, keys: TenantKeys, body: dict[str, Any]
 ) -> None:
     tier = expect(api.post(f"{API}/tiers", json={"name": "VIP", "rank": 1}), 201)
     before = contents(db, keys.tenant_id)
-    response = api.patch(f"{API}/tiers/{tier['id']}", json={field: None})
+    response = api.patch(f"{API}/tiers/{tier['id']}", json=body)
     assert error_of(response) == (422, "field_required")
     assert contents(db, keys.tenant_id) == before
 

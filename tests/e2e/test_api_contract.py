@@ -79,6 +79,10 @@ def test_settings_patch_returns_every_setting(api: TestClient, keys: TenantKeys)
         "withdrawal_min_fen": 200,
         "withdrawal_fee_bp": 60,
         "withdrawal_auto_approve_max_fen": 5_000,
+        "withdrawal_daily_count_max": 3,
+        "withdrawal_daily_amount_max_fen": 500_000,
+        "unpaid_cancel_minutes": 30,
+        "time_zone": "Asia/Shanghai",
         "stage_criteria": {
             "user_min_paid_orders": 2,
             "fan_min_paid_orders": 3,
@@ -193,6 +197,13 @@ def test_commission_plan_create_activate_and_compliance_report(api: TestClient) 
 
     # then the compliance report names it and finds nothing
     report = expect(api.get(f"{API}/compliance/report"), 200)
+    rows = report.pop("live_rows")
+    assert [(r["figure"], r["value"], r["state"]) for r in rows] == [
+        ("deepest_earning_chain", 0, "ok"),
+        ("members_in_chains_of_3_plus", 0, "ok"),
+        ("recruitment_income_share", 0, "ok"),
+        ("stock_entry_condition", 0, "ok"),
+    ]
     assert report == {
         "profile": "wechat",
         "active_plan_id": plan["id"],
@@ -200,7 +211,7 @@ def test_commission_plan_create_activate_and_compliance_report(api: TestClient) 
         "findings": [],
         "live": {
             "deepest_earning_level": 0,
-            "deepest_referral_depth": 0,
+            "deepest_referral_levels": 0,
             "members_in_chains_of_3_plus": 0,
             "member_income_fen": 0,
             "recruitment_income_fen": 0,
@@ -292,13 +303,15 @@ def test_commerce_loop_order_to_withdrawal(api: TestClient, db: Database, keys: 
 
     # then the order closes once and exactly 990 + 495 = 1485 fen are released
     assert settled["run_id"].startswith("stl_")
-    assert {k: v for k, v in settled.items() if k != "run_id"} == {
+    assert {k: v for k, v in settled.items() if k not in ("run_id", "growth")} == {
+        "orders_cancelled": 0,
         "orders_completed": 0,
         "orders_closed": 1,
         "commissions_released": 2,
         "released_fen": 1_485,
     }
-    assert {k: v for k, v in again.items() if k != "run_id"} == {
+    assert {k: v for k, v in again.items() if k not in ("run_id", "growth")} == {
+        "orders_cancelled": 0,
         "orders_completed": 0,
         "orders_closed": 0,
         "commissions_released": 0,
@@ -503,7 +516,7 @@ def test_a_repeated_payment_callback_is_one_payment_with_one_set_of_lines(
         f"{API}/orders/{order['id']}/pay", json={"provider_txn_id": "wx-9", "amount_fen": 9_900}
     )
 
-    # then the answer is the same paid order, and nothing at all was written
+    # then the answer is the same paid order, in the same shape, and nothing at all was written
     assert (first.status_code, again.status_code) == (200, 200)
     assert again.headers["idempotent-replayed"] == "true"
     assert (again.json()["id"], again.json()["status"], again.json()["paid_fen"]) == (
@@ -511,11 +524,13 @@ def test_a_repeated_payment_callback_is_one_payment_with_one_set_of_lines(
         "paid",
         9_900,
     )
-    assert again.json()["payment"]["provider_txn_id"] == "wx-9"
+    assert again.json() == first.json()
     assert contents(db, keys.tenant_id) == before
     counts = snapshot(db, keys.tenant_id)
     assert (counts["payments"], counts["commission_lines"]) == (1, 2)
-    lines = expect(api.get(f"{API}/orders/{order['id']}"), 200)["commissions"]
+    read = expect(api.get(f"{API}/orders/{order['id']}"), 200)
+    assert read["payment"]["provider_txn_id"] == "wx-9"
+    lines = read["commissions"]
     assert [(c["beneficiary_id"], c["amount_fen"]) for c in lines] == [
         (parent, 990),
         (grandparent, 495),

@@ -274,29 +274,68 @@ PLAN_FIELDS: tuple[str, ...] = ("mode", "name", "depth", "levels", "tier_rates",
 PLAN_FIELDS += ("signup_reward_fen", "qualification_sku", "team_volume_bonus_bp", "release")
 
 
+def criteria_tree() -> SearchStrategy[dict[str, Any]]:
+    window = maybe(st.integers(1, 3_650))
+    leaf = st.one_of(
+        st.fixed_dictionaries(
+            {"kind": st.sampled_from(["spend", "single_order"]), "min_fen": st.integers(1, 10**6)},
+            optional={"window_days": window},
+        ),
+        st.fixed_dictionaries(
+            {"kind": st.just("bought"), "sku": st.sampled_from(["CORE-1", "NOPE"])},
+            optional={"window_days": window},
+        ),
+        st.fixed_dictionaries(
+            {
+                "kind": st.sampled_from(["direct_customers", "team_size"]),
+                "min_count": st.integers(1, 100),
+            }
+        ),
+        st.fixed_dictionaries(
+            {"kind": st.just("fact"), "event_type": st.just("ChallengeCompleted")},
+            optional={"min_count": st.integers(1, 10), "window_days": window},
+        ),
+    )
+    return st.recursive(
+        leaf,
+        lambda inner: st.fixed_dictionaries(
+            {
+                "kind": st.sampled_from(["all_of", "any_of"]),
+                "of": st.lists(inner, min_size=1, max_size=3),
+            }
+        ),
+        max_leaves=6,
+    )
+
+
 def tier_body(t: Targets, *, create: bool) -> SearchStrategy[dict[str, Any]]:
-    fields = {
-        "discount_bp": st.integers(0, 9_000),
-        "may_distribute": st.booleans(),
-        "upgrade_spend_fen": maybe(st.integers(1, 10**6)),
-        "upgrade_single_order_fen": maybe(st.integers(1, 10**6)),
-        "upgrade_product_sku": maybe(st.just("CORE-1")),
-        "upgrade_team_headcount": maybe(st.integers(1, 100)),
-    }
+    privileges = st.fixed_dictionaries(
+        {},
+        optional={
+            "discount_bp": st.integers(0, 9_000),
+            "points_multiplier_bp": st.integers(0, 100_000),
+            "may_distribute": st.booleans(),
+            "service_tags": st.lists(WORDS, max_size=3),
+        },
+    )
+    demotion = st.one_of(
+        st.just({"mode": "never"}),
+        st.fixed_dictionaries(
+            {"mode": st.just("windowed")},
+            optional={
+                "buffer_bp": st.integers(5_000, 10_000),
+                "hold_days": st.integers(0, 3_650),
+            },
+        ),
+    )
+    fields = {"criteria": maybe(criteria_tree()), "privileges": privileges, "demotion": demotion}
     name_rank = {"name": WORDS, "rank": st.integers(2, 1_000)}
     if create:
         return st.fixed_dictionaries(name_rank, optional=fields)
     return st.fixed_dictionaries({}, optional={**name_rank, **fields})
 
 
-TIER_FIELDS: tuple[str, ...] = (
-    "name",
-    "rank",
-    "discount_bp",
-    "may_distribute",
-    "upgrade_spend_fen",
-)
-TIER_FIELDS += ("upgrade_single_order_fen", "upgrade_product_sku", "upgrade_team_headcount")
+TIER_FIELDS: tuple[str, ...] = ("name", "rank", "criteria", "privileges", "demotion")
 
 
 def order_body(t: Targets) -> SearchStrategy[dict[str, Any]]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
@@ -128,12 +129,18 @@ def test_tenant_list_shows_every_tenant(target: Target) -> None:
         (first["tenant_id"], "甲品牌"),
         (second["tenant_id"], "乙品牌"),
     ]
-    assert {frozenset(t) for t in listed} == {frozenset({"tenant_id", "name", "created_at"})}
-    # the table form, with the database named only by the environment variable
+    assert {frozenset(t) for t in listed} == {
+        frozenset({"tenant_id", "name", "created_at", "time_zone"})
+    }
+    assert {t["time_zone"] for t in mine} == {"Asia/Shanghai"}
+    # the table form, with the database named only by the environment variable, and the
+    # creation time where the tenant lives
     table = run("tenant", "list", env={"SHEQUN_DATABASE_URL": target.url})
     assert table.exit_code == 0, table.output
     assert first["tenant_id"] in table.stdout
     assert "乙品牌" in table.stdout
+    created = datetime.fromisoformat(mine[0]["created_at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"{created:%Y-%m-%d %H:%M} (Asia/Shanghai)" in table.stdout
 
 
 def test_key_create_list_and_revoke(target: Target, http: TestClient) -> None:
@@ -224,20 +231,24 @@ def test_settle_twice_releases_once(target: Target, http: TestClient) -> None:
 
     expected_keys = {
         "run_id",
+        "orders_cancelled",
         "orders_completed",
         "orders_closed",
         "commissions_released",
         "released_fen",
+        "growth",  # what the growth sweep did around the settlement
     }
     assert set(first) == set(second) == expected_keys
     assert first["run_id"] != second["run_id"]
-    assert {k: v for k, v in first.items() if k != "run_id"} == {
+    assert {k: v for k, v in first.items() if k not in ("run_id", "growth")} == {
+        "orders_cancelled": 0,
         "orders_completed": 0,
         "orders_closed": 1,
         "commissions_released": 2,
         "released_fen": 1_485,
     }
-    assert {k: v for k, v in second.items() if k != "run_id"} == {
+    assert {k: v for k, v in second.items() if k not in ("run_id", "growth")} == {
+        "orders_cancelled": 0,
         "orders_completed": 0,
         "orders_closed": 0,
         "commissions_released": 0,
@@ -253,7 +264,8 @@ def test_settle_without_json_says_what_it_did(target: Target) -> None:
     result = run("settle", "-t", tenant["tenant_id"], "--database-url", target.url)
     assert result.exit_code == 0, result.output
     assert " ".join(result.stdout.split()) == (
-        "Settlement: 0 orders auto-completed, 1 closed, 2 commission lines released (14.85 yuan)"
+        "Settlement: 0 unpaid orders cancelled, 0 auto-completed, 1 closed,"
+        " 2 commission lines released (¥14.85)"
     )
 
 
@@ -264,12 +276,18 @@ def test_compliance_reports_the_plan_and_the_live_figures(target: Target) -> Non
 
     report = run_json("compliance", "-t", tenant["tenant_id"], "--database-url", target.url)
 
-    assert set(report) == {"profile", "active_plan_id", "cap_bp", "findings", "live"}
+    assert set(report) == {"profile", "active_plan_id", "cap_bp", "findings", "live", "live_rows"}
+    assert [(r["figure"], r["value"]) for r in report["live_rows"]] == [
+        ("deepest_earning_chain", 2),
+        ("members_in_chains_of_3_plus", 3),
+        ("recruitment_income_share", 0),
+        ("stock_entry_condition", 0),
+    ]
     assert report["active_plan_id"].startswith("plan_")
     assert (report["profile"], report["cap_bp"], report["findings"]) == ("wechat", 3_000, [])
     assert report["live"] == {
         "deepest_earning_level": 2,
-        "deepest_referral_depth": 2,
+        "deepest_referral_levels": 3,
         "members_in_chains_of_3_plus": 3,
         "member_income_fen": 1_485,
         "recruitment_income_fen": 0,
@@ -277,7 +295,22 @@ def test_compliance_reports_the_plan_and_the_live_figures(target: Target) -> Non
     }
     table = run("compliance", "-t", tenant["tenant_id"], "--database-url", target.url)
     assert table.exit_code == 0, table.output
-    assert "Compliance profile: wechat (cap on one sale: 30.0 %)" in table.stdout
+    assert "Compliance profile: wechat (cap on one sale: 30.0%)" in table.stdout
+    assert "Live report" in table.stdout
+    # in a narrow terminal every message wraps whole, and states are words of the language
+    narrow = run(
+        "compliance",
+        "-t",
+        tenant["tenant_id"],
+        "--database-url",
+        target.url,
+        locale="zh_CN",
+        env={"COLUMNS": "80"},
+    )
+    assert narrow.exit_code == 0, narrow.output
+    assert "…" not in narrow.stdout
+    assert "正常" in narrow.stdout
+    assert "ok" not in narrow.stdout
 
 
 def test_ledger_verify_passes_and_catches_a_tampered_balance(target: Target) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import uvicorn
-from fastapi import APIRouter, FastAPI, Response, status
+from fastapi import APIRouter, FastAPI, Path, Response, status
 from fastapi.testclient import TestClient
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,39 +20,80 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from shequn.clock import ManualClock
 from shequn.config import Settings
 from shequn.db import Database
+from shequn.entrypoints.api import orders as orders_api
 from shequn.entrypoints.api.http import API_PREFIX, LeanRoute, Writer, blocking
-from shequn.entrypoints.api.orders import OrderCreate, PaymentIn
+from shequn.entrypoints.api.orders import OfferedOrderOut, OrderCreate, PaidOrderOut, PaymentIn
+from shequn.entrypoints.api.shapes import replay_responses
 from shequn.entrypoints.app import MAX_BODY_BYTES, create_app
 from shequn.entrypoints.server import ServerOptions, uvicorn_config
+from shequn.flows.growth_orders import create_order_with_offers
 from shequn.orders import creation, payment
 from tests.e2e.conftest import API, TenantKeys, World, build_world, contents, expect
 from tests.e2e.paid_order_script import paid_order_script
 
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def _documented_as(lean: Callable[..., Any]) -> Callable[[Endpoint], Endpoint]:
+    """Give a conventional endpoint the docstring of the lean one it stands for."""
+
+    def copy(endpoint: Endpoint) -> Endpoint:
+        endpoint.__doc__ = lean.__doc__
+        return endpoint
+
+    return copy
+
 
 def _conventional_routes() -> list[Any]:
     """The two endpoints as plain FastAPI definitions (dependencies, a body model, a returned
-    dict), calling the same use cases: what the lean routes must be indistinguishable from."""
+    dict validated by the answer's model), calling the same use cases: what the lean routes
+    must be indistinguishable from."""
     router = APIRouter(prefix=API_PREFIX, tags=["orders"])
 
-    @router.post("/orders", status_code=status.HTTP_201_CREATED)
+    @router.post(
+        "/orders",
+        status_code=status.HTTP_201_CREATED,
+        response_model=OfferedOrderOut,
+        responses=replay_responses(OfferedOrderOut, "order"),
+        response_model_exclude_unset=True,  # `discounts` only where coupons or points paid
+    )
     @blocking
+    @_documented_as(orders_api.create_order)
     def create_order(ctx: Writer, body: OrderCreate, response: Response) -> dict[str, Any]:
-        order, replayed = creation.create_order(
-            ctx,
-            buyer_id=body.buyer_id,
-            lines=[line.model_dump() for line in body.lines],
-            idempotency_key=body.idempotency_key,
-            attributed_sharer_id=body.attributed_sharer_id,
+        offers = body.coupon_ids or body.points_fen or body.share_code is not None
+        order, replayed = (
+            create_order_with_offers(
+                ctx,
+                buyer_id=body.buyer_id,
+                lines=[line.model_dump() for line in body.lines],
+                idempotency_key=body.idempotency_key,
+                attributed_sharer_id=body.attributed_sharer_id,
+                share_code=body.share_code,
+                coupon_ids=body.coupon_ids or (),
+                points_fen=body.points_fen,
+            )
+            if offers
+            else creation.create_order(
+                ctx,
+                buyer_id=body.buyer_id,
+                lines=[line.model_dump() for line in body.lines],
+                idempotency_key=body.idempotency_key,
+                attributed_sharer_id=body.attributed_sharer_id,
+            )
         )
         if replayed:
             response.status_code = status.HTTP_200_OK
             response.headers["Idempotent-Replayed"] = "true"
         return order
 
-    @router.post("/orders/{order_id}/pay")
+    @router.post("/orders/{order_id}/pay", response_model=PaidOrderOut)
     @blocking
+    @_documented_as(orders_api.pay_order)
     def pay_order(
-        ctx: Writer, order_id: str, body: PaymentIn, response: Response
+        ctx: Writer,
+        body: PaymentIn,
+        response: Response,
+        order_id: str = Path(description=orders_api.ORDER_ID),
     ) -> dict[str, Any]:
         order, replayed = payment.pay_order(
             ctx, order_id=order_id, provider_txn_id=body.provider_txn_id, amount_fen=body.amount_fen
@@ -126,6 +167,9 @@ def test_the_lean_routes_are_documented_as_the_plain_definitions(
         "lines",
         "idempotency_key",
         "attributed_sharer_id",
+        "share_code",
+        "coupon_ids",
+        "points_fen",
     }
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from threading import Barrier
 from typing import Any
 
 import pytest
@@ -12,7 +10,6 @@ from sqlalchemy import func, select
 
 from shequn.clock import ManualClock
 from shequn.context import Ctx
-from shequn.db import Database
 from shequn.distribution.tables import commission_lines
 from shequn.errors import DomainError
 from shequn.flows.settings import update_settings
@@ -23,7 +20,6 @@ from shequn.orders.refunds import refund_order
 from shequn.orders.tables import payments
 from shequn.orders.views import get_order
 from shequn.settlement.service import run_settlement
-from shequn.tenancy.service import create_tenant
 from shequn.wallet.service import (
     approve_withdrawal,
     get_withdrawal,
@@ -33,30 +29,9 @@ from shequn.wallet.service import (
     wallet,
 )
 from tests import factories as f
+from tests.races import race
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def pg_ctx(postgres_db: Database) -> Ctx:
-    clock = ManualClock()
-    tenant_id, _ = create_tenant(db=postgres_db, clock=clock, name="race")
-    return Ctx(db=postgres_db, clock=clock, tenant_id=tenant_id, actor="race")
-
-
-def race(n: int, call: Any) -> list[Any]:
-    """Run `call(i)` in n threads released at the same instant; collect results or errors."""
-    barrier = Barrier(n)
-
-    def run(i: int) -> Any:
-        barrier.wait()
-        try:
-            return call(i)
-        except DomainError as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        return list(pool.map(run, range(n)))
 
 
 def test_fifty_parallel_withdrawals_against_a_balance_for_ten(pg_ctx: Ctx) -> None:

@@ -15,7 +15,6 @@ from sqlalchemy import select
 
 from shequn.clock import ManualClock
 from shequn.context import Ctx
-from shequn.db import Database
 from shequn.distribution.tables import commission_lines
 from shequn.errors import DomainError
 from shequn.flows.registration import create_member
@@ -29,7 +28,6 @@ from shequn.orders.refunds import refund_order
 from shequn.orders.views import get_order
 from shequn.referrals.binding import rebind_member, record_touch
 from shequn.settlement.service import run_settlement
-from shequn.tenancy.service import create_tenant
 from shequn.wallet.service import request_withdrawal, wallet
 from tests import factories as f
 from tests.integration.test_ledger_properties import assert_sound
@@ -39,13 +37,6 @@ pytestmark = pytest.mark.postgres
 
 ROUNDS = 3
 PAIRS = 15
-
-
-@pytest.fixture
-def pg_ctx(postgres_db: Database) -> Ctx:
-    clock = ManualClock()
-    tenant_id, _ = create_tenant(db=postgres_db, clock=clock, name="lock order")
-    return Ctx(db=postgres_db, clock=clock, tenant_id=tenant_id, actor="race")
 
 
 def together(calls: Sequence[Callable[[], Any]]) -> list[Any]:

@@ -69,6 +69,7 @@ def test_create_and_get_a_member(ctx: Ctx) -> None:
         "referred_buyer_count": 0,
         "stage": "customer",
         "tags": sorted(["高净值", "宝妈", "skin care"]),
+        "anonymised_at": None,
         "created_at": ctx.clock.now(),
     }
     assert events_of(ctx, "MemberRegistered", created["id"]) == [
@@ -516,7 +517,13 @@ def test_an_inactive_product_cannot_be_ordered(ctx: Ctx) -> None:
 def test_tiers_are_listed_by_rank_with_member_counts(ctx: Ctx) -> None:
     partner = create_tier(ctx, name="合伙人", rank=3, discount_bp=2_000, may_distribute=True)
     member_tier = create_tier(ctx, name="会员", rank=1)
-    vip = create_tier(ctx, name=" V I P ", rank=2, discount_bp=1_000, upgrade_spend_fen=50_000)
+    vip = create_tier(
+        ctx,
+        name=" V I P ",
+        rank=2,
+        discount_bp=1_000,
+        criteria={"kind": "spend", "min_fen": 50_000},
+    )
     f.member(ctx, tier_id=vip["id"])
     f.member(ctx, tier_id=vip["id"])
     f.member(ctx, tier_id=partner["id"])
@@ -530,13 +537,16 @@ def test_tiers_are_listed_by_rank_with_member_counts(ctx: Ctx) -> None:
     assert {k: v for k, v in vip.items() if k not in ("id",)} == {
         "name": "V I P",
         "rank": 2,
-        "discount_bp": 1_000,
-        "may_distribute": False,
-        "upgrade_spend_fen": 50_000,
-        "upgrade_single_order_fen": None,
-        "upgrade_product_sku": None,
-        "upgrade_team_headcount": None,
+        "criteria": {"kind": "spend", "min_fen": 50_000, "window_days": None},
+        "privileges": {
+            "discount_bp": 1_000,
+            "points_multiplier_bp": 10_000,
+            "may_distribute": False,
+            "service_tags": [],
+        },
+        "demotion": {"mode": "never", "buffer_bp": None, "hold_days": None},
         "created_at": ctx.clock.now(),
+        "member_count": 0,
     }
     assert [e["payload"] for e in events_of(ctx, "TierCreated", vip["id"])] == [
         {"name": "V I P", "rank": 2}
@@ -552,8 +562,16 @@ def test_tiers_are_listed_by_rank_with_member_counts(ctx: Ctx) -> None:
         ({"name": "X", "rank": -1}, "tier_rank_invalid", InvalidInput),
         ({"name": "X", "rank": 1_001}, "tier_rank_invalid", InvalidInput),
         ({"name": "X", "rank": 5, "discount_bp": 9_001}, "tier_discount_invalid", InvalidInput),
-        ({"name": "X", "rank": 5, "upgrade_spend_fen": 0}, "tier_criterion_invalid", InvalidInput),
-        ({"name": "X", "rank": 5, "upgrade_product_sku": "NOPE"}, "product_not_found", NotFound),
+        (
+            {"name": "X", "rank": 5, "criteria": {"kind": "spend", "min_fen": 0}},
+            "tier_criterion_invalid",
+            InvalidInput,
+        ),
+        (
+            {"name": "X", "rank": 5, "criteria": {"kind": "bought", "sku": "NOPE"}},
+            "product_not_found",
+            NotFound,
+        ),
         ({"name": "X", "rank": 5, "colour": "gold"}, "field_unknown", InvalidInput),
     ],
 )
@@ -570,22 +588,24 @@ def test_bad_tiers_are_refused(
 def test_update_tier(ctx: Ctx) -> None:
     vip = create_tier(ctx, name="VIP", rank=1)
     create_tier(ctx, name="SVIP", rank=2)
-    updated = update_tier(ctx, tier_id=vip["id"], discount_bp=500, upgrade_single_order_fen=9_900)
-    assert (updated["discount_bp"], updated["upgrade_single_order_fen"]) == (500, 9_900)
+    single = {"kind": "single_order", "min_fen": 9_900, "window_days": None}
+    updated = update_tier(ctx, tier_id=vip["id"], discount_bp=500, criteria=single)
+    assert (updated["privileges"]["discount_bp"], updated["criteria"]) == (500, single)
     with pytest.raises(Conflict) as conflict:
         update_tier(ctx, tier_id=vip["id"], rank=2)
     assert conflict.value.code == "tier_exists"
     with pytest.raises(NotFound) as missing:
         update_tier(ctx, tier_id="tier_missing", discount_bp=1)
     assert missing.value.code == "tier_not_found"
-    assert [(t["name"], t["rank"], t["discount_bp"]) for t in list_tiers(ctx)] == [
+    assert [(t["name"], t["rank"], t["privileges"]["discount_bp"]) for t in list_tiers(ctx)] == [
         ("VIP", 1, 500),
         ("SVIP", 2, 0),
     ]
 
 
 def test_upgrade_on_cumulative_paid_spend(ctx: Ctx) -> None:
-    vip = create_tier(ctx, name="VIP", rank=1, discount_bp=1_000, upgrade_spend_fen=25_000)
+    spend = {"kind": "spend", "min_fen": 25_000}
+    vip = create_tier(ctx, name="VIP", rank=1, discount_bp=1_000, criteria=spend)
     f.product(ctx, price_fen=10_000)
     buyer = f.member(ctx)
 
@@ -601,7 +621,22 @@ def test_upgrade_on_cumulative_paid_spend(ctx: Ctx) -> None:
     assert get_member(ctx, member_id=buyer)["tier_id"] == vip["id"]
     assert [o["total_fen"] for o in (first, second, third)] == [10_000, 10_000, 10_000]
     assert [e["payload"] for e in events_of(ctx, "MemberTierChanged", buyer)] == [
-        {"from": None, "to": vip["id"], "reason": "upgrade"}
+        {
+            "from": None,
+            "to": vip["id"],
+            "reason": "upgrade",
+            "source": "payment",
+            "cause": {
+                "tier_id": vip["id"],
+                "criteria": {
+                    **spend,
+                    "window_days": None,
+                    "value": 30_000,
+                    "threshold": 25_000,
+                    "met": True,
+                },
+            },
+        }
     ]
     paid_events = events_of(ctx, "OrderPaid")
     assert [e["payload"]["tier_upgraded_to"] for e in paid_events] == [None, None, vip["id"]]
@@ -610,7 +645,9 @@ def test_upgrade_on_cumulative_paid_spend(ctx: Ctx) -> None:
 
 
 def test_upgrade_on_a_single_order_amount(ctx: Ctx) -> None:
-    big = create_tier(ctx, name="大客户", rank=1, upgrade_single_order_fen=30_000)
+    big = create_tier(
+        ctx, name="大客户", rank=1, criteria={"kind": "single_order", "min_fen": 30_000}
+    )
     f.product(ctx, price_fen=10_000)
     buyer = f.member(ctx)
     for _ in range(4):
@@ -623,8 +660,8 @@ def test_upgrade_on_a_single_order_amount(ctx: Ctx) -> None:
 def test_upgrade_on_buying_the_partner_package_skips_tiers(ctx: Ctx) -> None:
     f.product(ctx, sku="CORE-1", price_fen=10_000)
     f.product(ctx, sku="PKG-1", price_fen=99_900, ladder_role="partner")
-    create_tier(ctx, name="VIP", rank=1, upgrade_spend_fen=50_000)
-    partner = create_tier(ctx, name="合伙人", rank=2, upgrade_product_sku="PKG-1")
+    create_tier(ctx, name="VIP", rank=1, criteria={"kind": "spend", "min_fen": 50_000})
+    partner = create_tier(ctx, name="合伙人", rank=2, criteria={"kind": "bought", "sku": "PKG-1"})
     buyer = f.member(ctx)
     f.paid_order(ctx, buyer, sku="CORE-1")
     assert get_member(ctx, member_id=buyer)["tier_id"] is None
@@ -636,7 +673,7 @@ def test_upgrade_on_buying_the_partner_package_skips_tiers(ctx: Ctx) -> None:
 
 
 def test_upgrades_never_move_a_member_down(ctx: Ctx) -> None:
-    create_tier(ctx, name="VIP", rank=1, upgrade_spend_fen=1_000)
+    create_tier(ctx, name="VIP", rank=1, criteria={"kind": "spend", "min_fen": 1_000})
     top = create_tier(ctx, name="总代", rank=5)  # assigned by hand only
     f.product(ctx, price_fen=10_000)
     buyer = f.member(ctx, tier_id=top["id"])
@@ -646,12 +683,12 @@ def test_upgrades_never_move_a_member_down(ctx: Ctx) -> None:
 
 
 def test_changed_criteria_apply_to_the_next_payment(ctx: Ctx) -> None:
-    vip = create_tier(ctx, name="VIP", rank=1, upgrade_spend_fen=1_000_000)
+    vip = create_tier(ctx, name="VIP", rank=1, criteria={"kind": "spend", "min_fen": 1_000_000})
     f.product(ctx, price_fen=10_000)
     buyer = f.member(ctx)
     f.paid_order(ctx, buyer)
     assert get_member(ctx, member_id=buyer)["tier_id"] is None
-    update_tier(ctx, tier_id=vip["id"], upgrade_spend_fen=20_000)
+    update_tier(ctx, tier_id=vip["id"], criteria={"kind": "spend", "min_fen": 20_000})
     f.paid_order(ctx, buyer)
     assert get_member(ctx, member_id=buyer)["tier_id"] == vip["id"]
 

@@ -124,8 +124,26 @@ def test_state_machine_refuses_illegal_steps(ctx: Ctx) -> None:
     with pytest.raises(Conflict):
         refund_order(ctx, order_id=order["id"], amount_fen=1, reason="x")
     assert cancel_order(ctx, order_id=order["id"])["status"] == "cancelled"
-    with pytest.raises(Conflict):
-        pay_order(ctx, order_id=order["id"], provider_txn_id="t", amount_fen=order["total_fen"])
+    # a payment that arrives after the cancellation is recorded and refunded, never lost
+    late, replayed = pay_order(
+        ctx, order_id=order["id"], provider_txn_id="t", amount_fen=order["total_fen"]
+    )
+    assert replayed is False
+    assert (late["status"], late["paid_fen"], late["refunded_fen"]) == (
+        "cancelled",
+        order["total_fen"],
+        order["total_fen"],
+    )
+    refunded = get_order(ctx, order_id=order["id"])["refunds"]
+    assert [(r["amount_fen"], r["phase"]) for r in refunded] == [
+        (order["total_fen"], "before_close")
+    ]
+    assert late["commissions"] == []
+    again, replayed = pay_order(
+        ctx, order_id=order["id"], provider_txn_id="t", amount_fen=order["total_fen"]
+    )
+    assert (replayed, again) == (True, late)
+    assert get_order(ctx, order_id=order["id"])["refunds"] == refunded
     assert get_order(ctx, order_id=order["id"])["status"] == "cancelled"
 
 
@@ -200,7 +218,7 @@ def test_refund_after_close_reverses_and_turns_the_shortfall_into_debt(
         "points": 0,
     }
     view = get_order(ctx, order_id=order["id"])
-    assert view["status"] == "closed"
+    assert view["status"] == "refunded"  # refunded in full, after close as before it
     assert [(c["status"], c["net_fen"]) for c in view["commissions"]] == [("reversed", 0)]
 
     # later earnings repay the debt first

@@ -134,7 +134,8 @@ def test_differential_plan_with_peer_bonus_end_to_end(ctx: Ctx, clock: ManualClo
             peer_bonus_bp=200,
         ),
     )
-    assert plan["findings"] == []
+    # three levels are allowed by the custom profile, with the criminal law's warning
+    assert [(x.rule, x.severity.value) for x in plan["findings"]] == [("three_levels", "warn")]
     activate_plan(ctx, plan_id=plan["id"])
     order = f.paid_order(ctx, buyer)
     assert [(c["beneficiary_id"], c["kind"], c["amount_fen"]) for c in order["commissions"]] == [
@@ -196,7 +197,7 @@ def test_compliance_report_reads_live_data(ctx: Ctx) -> None:
     assert report["findings"] == []
     assert report["live"] == {
         "deepest_earning_level": 2,
-        "deepest_referral_depth": 3,
+        "deepest_referral_levels": 4,
         "members_in_chains_of_3_plus": 4,
         "member_income_fen": 1_500,
         "recruitment_income_fen": 0,

@@ -41,6 +41,20 @@ def _fields(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
 
+def test_no_key_is_defined_in_two_catalog_files() -> None:
+    from babel.messages.pofile import read_po
+
+    for locale in ("zh_CN", "en"):
+        seen: dict[str, str] = {}
+        folder = SRC / "i18n" / "locales" / locale / "LC_MESSAGES"
+        for path in sorted(folder.glob("*.po")):
+            with path.open("rb") as handle:
+                for message in read_po(handle, locale=locale):
+                    if message.id:
+                        assert str(message.id) not in seen, (message.id, path.name)
+                        seen[str(message.id)] = path.name
+
+
 def test_catalogs_have_the_same_keys_and_no_empty_text() -> None:
     zh, en = catalog("zh_CN"), catalog("en")
     assert set(zh) == set(en)

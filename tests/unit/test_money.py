@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shequn.money import apply_rate, format_fen, split_proportionally
+from shequn.money import apply_rate, format_fen, format_percent, format_yuan, split_proportionally
 
 
 def test_apply_rate_floors_and_keeps_remainder_with_brand() -> None:
@@ -43,3 +43,25 @@ def test_format_fen() -> None:
         "123.45",
         "-2.50",
     )
+
+
+@pytest.mark.parametrize(
+    ("fen", "shown"),
+    [
+        (0, "¥0.00"),
+        (5, "¥0.05"),
+        (1_000, "¥10.00"),
+        (123_456_789, "¥1,234,567.89"),
+        (-300, "-¥3.00"),
+    ],
+)
+def test_amounts_read_as_yuan_with_two_decimals(fen: int, shown: str) -> None:
+    assert format_yuan(fen) == shown
+
+
+@pytest.mark.parametrize(
+    ("bp", "shown"),
+    [(0, "0.0%"), (1_250, "12.5%"), (3_000, "30.0%"), (9_999, "99.9%"), (5, "0.0%")],
+)
+def test_rates_read_as_percent_with_one_decimal(bp: int, shown: str) -> None:
+    assert format_percent(bp) == shown

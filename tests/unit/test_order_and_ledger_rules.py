@@ -69,7 +69,8 @@ def test_unknown_transitions_are_refused(status: OrderStatus, action: OrderActio
 def test_full_refund_before_close_ends_the_order_but_not_after() -> None:
     assert status_after_refund(S.SHIPPED, paid_fen=100, refunded_fen=100) is S.REFUNDED
     assert status_after_refund(S.SHIPPED, paid_fen=100, refunded_fen=40) is S.SHIPPED
-    assert status_after_refund(S.CLOSED, paid_fen=100, refunded_fen=100) is S.CLOSED
+    assert status_after_refund(S.CLOSED, paid_fen=100, refunded_fen=100) is S.REFUNDED
+    assert status_after_refund(S.CLOSED, paid_fen=100, refunded_fen=99) is S.CLOSED
     with pytest.raises(Conflict):
         status_after_refund(S.CREATED, paid_fen=0, refunded_fen=1)
 

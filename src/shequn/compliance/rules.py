@@ -6,7 +6,7 @@ levels), `custom` (up to the hard limit of three levels, with a configurable tot
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -22,7 +22,7 @@ from shequn.distribution.rules import (
     max_earning_level,
     nominal_total_bp,
 )
-from shequn.tiers.rules import TierSpec
+from shequn.tiers.rules import HEADCOUNT, Atom, Kind, TierSpec, atoms, needs
 
 
 class Severity(StrEnum):
@@ -37,12 +37,17 @@ class Profile(StrEnum):
 
 
 MAX_LEVEL = {Profile.DIRECT: 1, Profile.WECHAT: 2, Profile.CUSTOM: HARD_MAX_DEPTH}
+# 刑法第二百二十四条之一 as the prosecution standard reads it (组织、领导传销活动罪): three levels
+# or more, thirty participants or more.
+PROSECUTION_LEVELS = 3
+PROSECUTION_PARTICIPANTS = 30
 
 CITATIONS = {
     "anti_pyramid_7": "citation.anti_pyramid_7",
     "direct_selling": "citation.direct_selling",
     "criminal_224_1": "citation.criminal_224_1",
     "wechat_2015": "citation.wechat_2015",
+    "ladder_principle": "citation.ladder_principle",
 }
 
 
@@ -118,7 +123,19 @@ def check_plan(
                 Severity.WARN,
                 "compliance.total_over_30",
                 CITATIONS["direct_selling"],
-                {"total_bp": total},
+                {"total_bp": total, "cap_bp": cap},
+            )
+        )
+    if prof is Profile.CUSTOM and deepest >= PROSECUTION_LEVELS:
+        # Allowed by the profile, and yet the very shape the criminal law measures: it is the
+        # live data (how many take part) that decide, so the report watches them.
+        findings.append(
+            Finding(
+                "three_levels",
+                Severity.WARN,
+                "compliance.three_levels",
+                CITATIONS["criminal_224_1"],
+                {"levels": deepest, "participants": PROSECUTION_PARTICIPANTS},
             )
         )
     findings.extend(_fixed_amount_findings(plan, products, cap))
@@ -143,9 +160,7 @@ def check_plan(
                 {"condition": entry_fee},
             )
         )
-    headcount_tiers = [
-        t.name for t in tiers if t.upgrade_team_headcount is not None and _tier_earns(plan, t)
-    ]
+    headcount_tiers = [t.name for t in tiers if raised_by_headcount(t) and _tier_earns(plan, t)]
     if headcount_tiers:
         findings.append(
             Finding(
@@ -188,6 +203,11 @@ def _tier_earns(plan: PlanSpec, tier: TierSpec) -> bool:
     )
 
 
+def raised_by_headcount(tier: TierSpec) -> bool:
+    """A tier whose criteria count people (direct customers, team size) anywhere in its tree."""
+    return tier.criteria is not None and any(a.kind in HEADCOUNT for a in atoms(tier.criteria))
+
+
 def _entry_fee_condition(
     plan: PlanSpec, tiers: Sequence[TierSpec], products: Sequence[ProductFacts]
 ) -> str | None:
@@ -206,18 +226,23 @@ def _entry_fee_condition(
     for allowed in gating:
         earning_tiers = [by_id[t] for t in allowed if t in by_id]
         if earning_tiers and all(_only_by_purchase(t, packages) for t in earning_tiers):
-            return ", ".join(sorted(t.upgrade_product_sku or "" for t in earning_tiers))
+            named = {sku for t in earning_tiers for sku in _packages_in(t, packages)}
+            return ", ".join(sorted(named))
     return None
 
 
+def _is_package(packages: set[str]) -> Callable[[Atom], bool]:
+    return lambda atom: atom.kind is Kind.BOUGHT and atom.arg in packages
+
+
 def _only_by_purchase(tier: TierSpec, packages: set[str]) -> bool:
-    return (
-        tier.upgrade_product_sku is not None
-        and tier.upgrade_product_sku in packages
-        and tier.upgrade_spend_fen is None
-        and tier.upgrade_single_order_fen is None
-        and tier.upgrade_team_headcount is None
-    )
+    """Reached automatically, and never without buying a package."""
+    return tier.criteria is not None and needs(tier.criteria, _is_package(packages))
+
+
+def _packages_in(tier: TierSpec, packages: set[str]) -> list[str]:
+    assert tier.criteria is not None
+    return sorted({a.arg for a in atoms(tier.criteria) if _is_package(packages)(a) and a.arg})
 
 
 def _fixed_amount_findings(
@@ -251,6 +276,70 @@ def _fixed_amount_findings(
     return out
 
 
+def stock_entry_findings(*, min_first_stock_order_fen: int, profile: str) -> list[Finding]:
+    """A minimum first stock purchase as the condition of agency: an entry fee paid in goods
+    (入门费), refused as any purchase made the condition of earning."""
+    if min_first_stock_order_fen <= 0:
+        return []
+    return [
+        Finding(
+            "entry_fee",
+            Severity.WARN if Profile(profile) is Profile.CUSTOM else Severity.BLOCK,
+            "compliance.stock_entry",
+            CITATIONS["anti_pyramid_7"],
+            {"amount_fen": min_first_stock_order_fen},
+        )
+    ]
+
+
+def _level_one_rate(plan: PlanSpec, tier: TierSpec) -> int | None:
+    """What the plan pays a member of `tier` on a sale it made itself, as a rate (rules for
+    all products only; None if it earns nothing there)."""
+    if plan.mode is PlanMode.DIFFERENTIAL:
+        return plan.tier_rates.get(tier.id)
+    rates = [
+        r.rate_bp
+        for r in plan.rules
+        if r.level == 1
+        and r.scope_kind is ScopeKind.ALL
+        and (r.tier_ids is None or tier.id in r.tier_ids)
+    ]
+    return max(rates) if rates else None
+
+
+def upgrade_findings(plan: PlanSpec, tiers: Sequence[TierSpec]) -> list[Finding]:
+    """Where a downline reaching its upline's tier would earn the upline less on the
+    downline's next order (下级客户升级不影响上级客户利益): the tier's member price takes more
+    off the base than the peer bonus gives back. Shares are of the list price, in bp."""
+    out: list[Finding] = []
+    for upper in sorted(tiers, key=lambda t: t.rank):
+        rate = _level_one_rate(plan, upper)
+        if not rate or not _tier_earns(plan, upper):
+            continue
+        after = (rate + plan.peer_bonus_bp) * (10_000 - upper.discount_bp) // 10_000
+        lower_discounts = [("-", 0)] + [
+            (t.name, t.discount_bp) for t in tiers if t.rank < upper.rank
+        ]
+        for name, discount in lower_discounts:
+            before = rate * (10_000 - discount) // 10_000
+            if after < before:
+                out.append(
+                    Finding(
+                        "upgrade_lowers_upline",
+                        Severity.WARN,
+                        "compliance.upgrade_lowers_upline",
+                        CITATIONS["ladder_principle"],
+                        {
+                            "lower": name,
+                            "upper": upper.name,
+                            "before_bp": before,
+                            "after_bp": after,
+                        },
+                    )
+                )
+    return out
+
+
 def blocking(findings: Sequence[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity is Severity.BLOCK]
 
@@ -260,7 +349,7 @@ class LiveFigures:
     """What the tenant's data shows (see `shequn.compliance.service.live_figures`)."""
 
     deepest_earning_level: int
-    deepest_referral_depth: int
+    deepest_referral_levels: int  # members in the longest chain, as levels are counted
     members_in_chains_of_3_plus: int
     member_income_fen: int
     recruitment_income_fen: int
@@ -281,14 +370,107 @@ def live_findings(live: LiveFigures, profile: str) -> list[Finding]:
                 {"depth": live.deepest_earning_level, "max": limit},
             )
         )
-    if live.members_in_chains_of_3_plus >= 30 and live.deepest_earning_level >= 3:
+    if (
+        live.members_in_chains_of_3_plus >= PROSECUTION_PARTICIPANTS
+        and live.deepest_earning_level >= PROSECUTION_LEVELS
+    ):
         out.append(
             Finding(
                 "prosecution_threshold",
-                Severity.WARN,
+                Severity.BLOCK,
                 "compliance.prosecution_threshold",
                 CITATIONS["criminal_224_1"],
                 {"count": live.members_in_chains_of_3_plus},
             )
         )
     return out
+
+
+class RowState(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    BLOCK = "block"
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One line of the live report: a figure of the tenant's data, how it stands under the
+    profile, and the law it is measured against (rendered where it is shown, as a finding)."""
+
+    figure: str
+    value: int
+    state: RowState
+    message_key: str
+    citation_key: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def report_rows(live: LiveFigures, profile: str, *, stock_entry_fen: int) -> list[ReportRow]:
+    """The live report, one row per figure the law measures: the deepest earning chain, the
+    people in chains of three levels or more, the share of income tied to recruitment-linked
+    rewards, and a stock purchase made the condition of agency."""
+    prof = Profile(profile)
+    limit = MAX_LEVEL[prof]
+    depth = live.deepest_earning_level
+    rows = [
+        ReportRow(
+            "deepest_earning_chain",
+            depth,
+            RowState.WARN if depth > limit else RowState.OK,
+            "compliance.row.deepest_chain",
+            CITATIONS["direct_selling"] if prof is Profile.DIRECT else CITATIONS["criminal_224_1"],
+            {"depth": depth, "max": limit},
+        )
+    ]
+    count = live.members_in_chains_of_3_plus
+    if count >= PROSECUTION_PARTICIPANTS and depth >= PROSECUTION_LEVELS:
+        state = RowState.BLOCK
+    elif count >= PROSECUTION_PARTICIPANTS:
+        state = RowState.WARN  # the shape is there; no commission is paid that deep
+    else:
+        state = RowState.OK
+    rows.append(
+        ReportRow(
+            "members_in_chains_of_3_plus",
+            count,
+            state,
+            "compliance.row.long_chains",
+            CITATIONS["criminal_224_1"],
+            {
+                "count": count,
+                "levels": PROSECUTION_LEVELS,
+                "participants": PROSECUTION_PARTICIPANTS,
+            },
+        )
+    )
+    share = live.recruitment_income_share_bp
+    rows.append(
+        ReportRow(
+            "recruitment_income_share",
+            share,
+            RowState.BLOCK if live.recruitment_income_fen > 0 else RowState.OK,
+            "compliance.row.recruitment_share",
+            CITATIONS["anti_pyramid_7"],
+            {
+                "share_bp": share,
+                "recruitment_fen": live.recruitment_income_fen,
+                "income_fen": live.member_income_fen,
+            },
+        )
+    )
+    if stock_entry_fen > 0:
+        stock_state = RowState.WARN if prof is Profile.CUSTOM else RowState.BLOCK
+        stock_key = "compliance.row.stock_entry"
+    else:
+        stock_state, stock_key = RowState.OK, "compliance.row.no_stock_entry"
+    rows.append(
+        ReportRow(
+            "stock_entry_condition",
+            stock_entry_fen,
+            stock_state,
+            stock_key,
+            CITATIONS["anti_pyramid_7"],
+            {"amount_fen": stock_entry_fen},
+        )
+    )
+    return rows

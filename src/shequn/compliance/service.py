@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import BigInteger, Connection, String, and_, column, exists, func, select, table
 from sqlalchemy.orm import aliased
 
 from shequn.catalog.repo import active_products
@@ -15,7 +15,9 @@ from shequn.compliance.rules import (
     ProductFacts,
     check_plan,
     live_findings,
+    report_rows,
     runtime_cap_bp,
+    stock_entry_findings,
 )
 from shequn.context import Ctx
 from shequn.distribution.repo import load_plan
@@ -75,8 +77,9 @@ def live_figures(tx: Connection, tenant_id: str) -> LiveFigures:
         )
     )
     chain_members = tx.execute(in_long_chain).scalar_one()
+    # A path of depth d joins d + 1 members: a chain of d + 1 levels.
     deepest_tree = tx.execute(
-        select(func.coalesce(func.max(p.c.depth), 0)).where(p.c.tenant_id == tenant_id)
+        select(func.coalesce(func.max(p.c.depth) + 1, 0)).where(p.c.tenant_id == tenant_id)
     ).scalar_one()
     income = tx.execute(
         select(journal_transactions.c.kind, func.coalesce(func.sum(postings.c.amount), 0))
@@ -100,7 +103,7 @@ def live_figures(tx: Connection, tenant_id: str) -> LiveFigures:
     recruitment = sum(int(v) for k, v in income if k == "recruitment_reward")
     return LiveFigures(
         deepest_earning_level=int(deepest),
-        deepest_referral_depth=int(deepest_tree),
+        deepest_referral_levels=int(deepest_tree),
         members_in_chains_of_3_plus=int(chain_members),
         member_income_fen=total_income,
         recruitment_income_fen=recruitment,
@@ -108,9 +111,26 @@ def live_figures(tx: Connection, tenant_id: str) -> LiveFigures:
     )
 
 
+# The growth domain's settings (above this one), by name: the stock an agent must buy first.
+growth_settings = table(
+    "growth_settings", column("tenant_id", String), column("min_first_stock_order_fen", BigInteger)
+)
+
+
+def stock_entry_fen(tx: Connection, tenant_id: str) -> int:
+    """The minimum first stock order the tenant asks of a new agent (0: none)."""
+    found = tx.execute(
+        select(growth_settings.c.min_first_stock_order_fen).where(
+            growth_settings.c.tenant_id == tenant_id
+        )
+    ).scalar()
+    return int(found or 0)
+
+
 def compliance_report(ctx: Ctx) -> dict[str, Any]:
-    """The active plan's findings under the tenant's profile, plus what the live data shows
-    (findings as `Finding`, rendered where they are shown)."""
+    """The active plan's findings under the tenant's profile, plus what the live data shows:
+    its figures, and the report's rows (each figure with its state and citation), findings
+    and rows as `Finding` and `ReportRow`, rendered where they are shown."""
     with ctx.db.read() as tx:
         settings = load_settings(tx, ctx.tenant_id)
         findings: list[Finding] = []
@@ -119,10 +139,15 @@ def compliance_report(ctx: Ctx) -> dict[str, Any]:
                 tx, settings=settings, plan_id=settings.active_plan_id, snapshot=ctx.snapshot
             )
         live = live_figures(tx, ctx.tenant_id)
+        stock_fen = stock_entry_fen(tx, ctx.tenant_id)
+        findings += stock_entry_findings(
+            min_first_stock_order_fen=stock_fen, profile=settings.compliance_profile
+        )
     return {
         "profile": settings.compliance_profile,
         "active_plan_id": settings.active_plan_id,
         "cap_bp": runtime_cap_bp(settings.compliance_profile, settings.custom_commission_cap_bp),
         "findings": findings + live_findings(live, settings.compliance_profile),
         "live": asdict(live),
+        "live_rows": report_rows(live, settings.compliance_profile, stock_entry_fen=stock_fen),
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
@@ -22,8 +23,17 @@ from shequn.distribution.rules import (
 )
 from shequn.distribution.tables import commission_lines
 from shequn.ids import new_id
-from shequn.ledger.rules import Posting, Purpose, brand_account, member_account, split_reversal
-from shequn.ledger.service import JournalEntry, lock_balances, post_transaction
+from shequn.ledger.rules import (
+    Posting,
+    Purpose,
+    brand_account,
+    debt_repayment,
+    member_account,
+    split_reversal,
+    stock_account,
+    stock_currency,
+)
+from shequn.ledger.service import JournalEntry, debit_if_covered, lock_balances, post_transaction
 from shequn.locks import Lock, take
 from shequn.members.repo import Buyer
 from shequn.members.tables import members
@@ -128,6 +138,93 @@ def accrue_commissions(
         ],
     )
     return awards, entry
+
+
+OWN_SALE_KIND = "own_sale"
+# The plan id of an agent's own-sale proceeds: no commission plan pays them.
+OWN_SALE_PLAN = "cloud_stock"
+
+
+def draw_agent_stock(
+    tx: Connection,
+    batch: WriteBatch,
+    *,
+    settings: TenantSettings,
+    order_id: str,
+    agent_id: str,
+    lines: Sequence[Mapping[Any, Any]],
+    at: datetime,
+) -> list[JournalEntry]:
+    """Fulfil the order's lines from the attributed agent's cloud stock (云仓), each line whole
+    or not at all: one guarded update per line takes the units only if the agent holds them
+    (parallel draws and stock orders never make stock negative). For every line drawn, the
+    agent earns what the buyer paid for it as own-sale proceeds, frozen until the order closes
+    like a commission (the agent paid the wholesale price for the units before). Returns the
+    journal entries to post (the stock balances are already moved)."""
+    entries: list[JournalEntry] = []
+    proceeds: dict[str, int] = {}
+    for line in lines:
+        product_id, quantity = line["product_id"], line["quantity"]
+        account = stock_account(agent_id, product_id)
+        if not debit_if_covered(
+            tx, tenant_id=settings.tenant_id, account_id=account, amount=quantity
+        ):
+            continue
+        currency = stock_currency(product_id)
+        entries.append(
+            JournalEntry(
+                kind="stock_drawn",
+                ref_type="order",
+                ref_id=order_id,
+                items=[
+                    Posting(account, -quantity, currency),
+                    Posting(brand_account(Purpose.STOCK), quantity, currency),
+                ],
+                preapplied=frozenset({account}),
+            )
+        )
+        paid = line["line_total_fen"] - line["refunded_fen"]
+        if paid > 0:
+            proceeds[line["id"]] = paid
+    if not proceeds:
+        return entries
+    batch.insert(
+        commission_lines,
+        [
+            {
+                "tenant_id": settings.tenant_id,
+                "id": new_id("com"),
+                "order_id": order_id,
+                "order_line_id": line_id,
+                "plan_id": OWN_SALE_PLAN,
+                "beneficiary_id": agent_id,
+                "level": 1,
+                "kind": OWN_SALE_KIND,
+                "rate_bp": 10_000,
+                "base_fen": amount,
+                "amount_fen": amount,
+                "cancelled_fen": 0,
+                "reversed_fen": 0,
+                "withdrawn_fen": 0,
+                "status": "pending",
+                "created_at": at,
+            }
+            for line_id, amount in sorted(proceeds.items())
+        ],
+    )
+    total = sum(proceeds.values())
+    entries.append(
+        JournalEntry(
+            kind="own_sale_accrued",
+            ref_type="order",
+            ref_id=order_id,
+            items=[
+                Posting(brand_account(Purpose.BRAND_CLEARING), -total, settings.currency),
+                Posting(member_account(agent_id, Purpose.WALLET_PENDING), total, settings.currency),
+            ],
+        )
+    )
+    return entries
 
 
 _shrink_line = (
@@ -255,3 +352,156 @@ def adjust_for_refund(
         items=items,
     )
     return {"cancelled_fen": cancelled, "reversed_fen": reversed_total}
+
+
+def withhold_lines(
+    tx: Connection, *, settings: TenantSettings, line_ids: Sequence[str], at: datetime
+) -> dict[str, int]:
+    """Take back what commission lines still pay while an operator looks at them (a fraud
+    hold): a pending line is cancelled, a released one reversed (what the wallet cannot cover
+    becomes debt). Returns the amount withheld per line. The caller holds the lines' order."""
+    cl = commission_lines
+    wanted = sorted(set(line_ids))
+    if not wanted:
+        return {}
+    beneficiaries = sorted(
+        set(
+            tx.execute(
+                select(cl.c.beneficiary_id).where(
+                    cl.c.tenant_id == settings.tenant_id, cl.c.id.in_(wanted)
+                )
+            ).scalars()
+        )
+    )
+    balances = lock_balances(
+        tx,
+        tenant_id=settings.tenant_id,
+        account_ids=[
+            member_account(m, p)
+            for m in beneficiaries
+            for p in (Purpose.WALLET_AVAILABLE, Purpose.DEBT)
+        ],
+    )
+    take(tx, Lock.COMMISSION_LINES)
+    rows = tx.execute(
+        select(cl)
+        .where(cl.c.tenant_id == settings.tenant_id, cl.c.id.in_(wanted))
+        .order_by(cl.c.id)
+        .with_for_update()
+    ).all()
+    currency = settings.currency
+    withheld: dict[str, int] = {}
+    items: list[Posting] = []
+    updates = []
+    for row in rows:
+        net = row.amount_fen - row.cancelled_fen - row.reversed_fen
+        if net <= 0 or row.status not in _EARNING:
+            continue
+        withheld[row.id] = net
+        pending = row.status == "pending"
+        updates.append(
+            {
+                "t_id": settings.tenant_id,
+                "c_id": row.id,
+                "cancel": net if pending else 0,
+                "reverse": 0 if pending else net,
+                "new_status": "cancelled" if pending else "reversed",
+            }
+        )
+        member = row.beneficiary_id
+        if pending:
+            items.append(Posting(member_account(member, Purpose.WALLET_PENDING), -net, currency))
+        else:
+            available_id = member_account(member, Purpose.WALLET_AVAILABLE)
+            from_available, to_debt = split_reversal(net, balances.get(available_id, 0))
+            balances[available_id] = balances.get(available_id, 0) - from_available
+            items.append(Posting(available_id, -from_available, currency))
+            items.append(Posting(member_account(member, Purpose.DEBT), -to_debt, currency))
+    if not updates:
+        return {}
+    tx.execute(_shrink_line, updates)
+    items.append(Posting(brand_account(Purpose.BRAND_CLEARING), sum(withheld.values()), currency))
+    post_transaction(
+        tx,
+        tenant_id=settings.tenant_id,
+        kind="commission_held",
+        ref_type="order",
+        ref_id=rows[0].order_id,
+        at=at,
+        items=items,
+    )
+    return withheld
+
+
+def reissue_line(
+    tx: Connection,
+    *,
+    settings: TenantSettings,
+    line_id: str,
+    remaining_base_fen: int,
+    order_closed: bool,
+    at: datetime,
+) -> int:
+    """Pay a withheld line again (its hold released): a new line worth what the original is
+    worth on what is left of its base now, pending until the order closes or released at once
+    if it has (repaying debt first). Returns its amount (0 if the order was refunded). The
+    caller holds the order."""
+    cl = commission_lines
+    row = tx.execute(
+        select(cl).where(cl.c.tenant_id == settings.tenant_id, cl.c.id == line_id)
+    ).one()
+    amount = scaled_amount(
+        row.amount_fen, base_fen=row.base_fen, remaining_base_fen=remaining_base_fen
+    )
+    if amount <= 0:
+        return 0
+    currency = settings.currency
+    beneficiary = row.beneficiary_id
+    if order_closed:
+        balances = lock_balances(
+            tx,
+            tenant_id=settings.tenant_id,
+            account_ids=[member_account(beneficiary, Purpose.DEBT)],
+        )
+        repay = debt_repayment(amount, balances.get(member_account(beneficiary, Purpose.DEBT), 0))
+        items = [
+            Posting(member_account(beneficiary, Purpose.DEBT), repay, currency),
+            Posting(
+                member_account(beneficiary, Purpose.WALLET_AVAILABLE), amount - repay, currency
+            ),
+        ]
+    else:
+        items = [Posting(member_account(beneficiary, Purpose.WALLET_PENDING), amount, currency)]
+    items.append(Posting(brand_account(Purpose.BRAND_CLEARING), -amount, currency))
+    take(tx, Lock.COMMISSION_LINES)
+    tx.execute(
+        commission_lines.insert().values(
+            tenant_id=settings.tenant_id,
+            id=new_id("com"),
+            order_id=row.order_id,
+            order_line_id=row.order_line_id,
+            plan_id=row.plan_id,
+            beneficiary_id=beneficiary,
+            level=row.level,
+            kind=row.kind,
+            rate_bp=row.rate_bp,
+            base_fen=min(row.base_fen, max(0, remaining_base_fen)),
+            amount_fen=amount,
+            cancelled_fen=0,
+            reversed_fen=0,
+            withdrawn_fen=0,
+            status="available" if order_closed else "pending",
+            created_at=at,
+            released_at=at if order_closed else None,
+        )
+    )
+    post_transaction(
+        tx,
+        tenant_id=settings.tenant_id,
+        kind="commission_released_from_hold",
+        ref_type="commission",
+        ref_id=line_id,
+        at=at,
+        items=items,
+    )
+    return amount

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Row, select
 from shequn.context import Ctx
 from shequn.distribution.tables import COMMISSION_STATUSES, commission_lines
 from shequn.errors import InvalidInput
+from shequn.ids import checked_cursor
 from shequn.members.repo import require_member
 
 
@@ -45,6 +46,7 @@ def member_commissions(
         raise InvalidInput("limit_out_of_range", low=1, high=500)
     if status is not None and status not in COMMISSION_STATUSES:
         raise InvalidInput("commission_status_invalid", status=status)
+    after = checked_cursor(after, "com")
     with ctx.db.read() as tx:
         require_member(tx, ctx.tenant_id, member_id)
         query = select(commission_lines).where(

@@ -119,7 +119,12 @@ def _bp(value: int, name: str) -> int:
 
 def validate_plan(spec: PlanSpec) -> PlanSpec:
     """Structural checks that hold for every profile; legal limits are compliance findings."""
-    if not 1 <= spec.depth <= HARD_MAX_DEPTH:
+    for rule in spec.rules:
+        if isinstance(rule.level, bool) or rule.level < 1:
+            raise InvalidInput("rule_level_invalid", level=rule.level)
+    if spec.depth < 1:
+        raise InvalidInput("plan_depth_invalid", depth=spec.depth)
+    if spec.depth > HARD_MAX_DEPTH:
         raise InvalidInput("plan_depth_exceeded", depth=spec.depth, max=HARD_MAX_DEPTH)
     _bp(spec.peer_bonus_bp, "peer_bonus_bp")
     _bp(spec.team_volume_bonus_bp, "team_volume_bonus_bp")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import Field
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -27,10 +28,19 @@ from shequn.db import Database, is_transient
 from shequn.entrypoints.api.http import (
     AppState,
     bearer_security,
+    describe_operations,
     documented_routes,
     error_body,
+    error_responses,
+    integer_bounds,
 )
-from shequn.entrypoints.rendering import findings_list
+from shequn.entrypoints.api.shapes import ErrorOut, Shape
+from shequn.entrypoints.rendering import (
+    error_message,
+    findings_list,
+    validation_error_shown,
+    validation_message,
+)
 from shequn.errors import DomainError, Unauthorized
 from shequn.i18n import negotiate, set_locale, translate
 from shequn.snapshot import Snapshot
@@ -133,7 +143,7 @@ def domain_error_response(exc: DomainError) -> JSONResponse:
         extra["findings"] = findings_list(found)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
     return JSONResponse(
-        error_body(exc.code, translate(f"error.{exc.code}", **params), **extra),
+        error_body(exc.code, error_message(exc, params), **extra),
         status_code=exc.status,
         headers=headers,
     )
@@ -146,14 +156,9 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    details = [
-        {"loc": [str(p) for p in e.get("loc", ())], "type": e.get("type", "")} for e in exc.errors()
-    ]
-    where = ", ".join(".".join(d["loc"]) for d in details[:5])
+    shown = [validation_error_shown(e) for e in exc.errors()]
     return JSONResponse(
-        error_body(
-            "validation_error", translate("error.validation_error", fields=where), errors=details
-        ),
+        error_body("validation_error", validation_message(shown), errors=shown),
         status_code=422,
     )
 
@@ -191,6 +196,7 @@ def create_app(
 ) -> FastAPI:
     """Build the API for `settings`; tests pass their own clock and database."""
     from shequn.entrypoints.api import ROUTERS
+    from shequn.entrypoints.web import mount_web
 
     settings = settings or load_settings()
     if settings.environment == "production" and settings.secret_key == DEFAULT_SECRET:
@@ -224,6 +230,7 @@ def create_app(
     # around each of its routes.
     for router in ROUTERS:
         app.router.routes.extend(router.routes)
+    mount_web(app)  # the console and the portal, after every API route
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -233,14 +240,29 @@ def create_app(
     _mount_docs(app)
     _declare_openapi(app)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=Health)
     async def healthz() -> dict[str, str]:
-        """The process is up (for a liveness probe)."""
+        """Tell whether the process is up
+
+        For a liveness probe: it answers without touching the database, and needs no key."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["ops"], response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=Readiness,
+        responses={
+            503: {
+                "model": ErrorOut,
+                "description": "The database does not answer (`database_unavailable`).",
+            }
+        },
+    )
     async def readyz() -> dict[str, str] | JSONResponse:
-        """The database answers (for a readiness probe or a load balancer)."""
+        """Tell whether the database answers
+
+        For a readiness probe or a load balancer: it runs one trivial query, and needs no
+        key."""
         try:
             await database.run(database.ping)
         except SQLAlchemyError:
@@ -254,20 +276,33 @@ def create_app(
     return app
 
 
+class Health(Shape):
+    status: Literal["ok"]
+    version: str = Field(description="The running Shequn's version.")
+
+
+class Readiness(Shape):
+    status: Literal["ready"]
+    version: str = Field(description="The running Shequn's version.")
+
+
 def _declare_openapi(app: FastAPI) -> None:
-    """The OpenAPI document: every route (a lean route by its description) and the bearer
-    key on every API operation."""
+    """The OpenAPI document: every route (a lean route by its description), each operation's
+    summary and description from its docstring, the error every refused request gets, and
+    the bearer key on every API operation. Built once, at its first request."""
     from fastapi.openapi.utils import get_openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
+            routes = documented_routes(app.routes)
             schema = get_openapi(
                 title=app.title,
                 version=app.version,
                 description=app.description,
-                routes=documented_routes(app.routes),
+                routes=routes,
             )
-            app.openapi_schema = bearer_security(schema)
+            describe_operations(schema, routes)
+            app.openapi_schema = bearer_security(error_responses(integer_bounds(schema)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

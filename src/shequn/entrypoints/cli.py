@@ -4,40 +4,53 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer import rich_utils
 from typer.core import TyperCommand, TyperGroup, TyperOption
 
+from shequn import __version__
 from shequn.clock import ManualClock, SystemClock
 from shequn.config import load_settings
 from shequn.context import Ctx
 from shequn.db import Database, retrying
 from shequn.entrypoints import parser_messages
-from shequn.entrypoints.rendering import findings_shown
+from shequn.entrypoints.cli_community import community_app
+from shequn.entrypoints.cli_community_ops import community_ops_app
+from shequn.entrypoints.cli_console import demo_logins, users_app
+from shequn.entrypoints.cli_growth import points_app
+from shequn.entrypoints.cli_options import (
+    DatabaseOption,
+    JsonOption,
+    TenantOption,
+    console,
+    err_console,
+    setup_locale,
+)
+from shequn.entrypoints.cli_tiers import tier_commands
+from shequn.entrypoints.cli_transfer import declare_transfer_commands
+from shequn.entrypoints.cli_webhooks import webhooks_app
+from shequn.entrypoints.rendering import error_message, findings_shown
 from shequn.errors import DomainError
-from shequn.i18n import negotiate, set_locale, translate
-from shequn.money import format_fen
-from shequn.schema import upgrade_database
+from shequn.i18n import get_locale, translate
+from shequn.money import format_percent, format_yuan
+from shequn.schema import DatabaseProblem, prepare_database, require_current_database
 
 T = TypeVar("T")
 
 
 def _t(key: str, /, **params: Any) -> str:
     return translate(key, **params)
-
-
-def _setup_locale() -> None:
-    set_locale(negotiate(os.environ.get("SHEQUN_LOCALE") or os.environ.get("LANG"), "zh_CN"))
 
 
 def _localise_help_screens() -> None:
@@ -55,7 +68,7 @@ def _localise_help_screens() -> None:
 
 
 def _choose_language() -> None:
-    _setup_locale()
+    setup_locale()
     _localise_help_screens()
 
 
@@ -102,25 +115,34 @@ app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(ledger_app, name="ledger")
 
-console = Console()
-err_console = Console(stderr=True)
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option("--database-url", envvar="SHEQUN_DATABASE_URL", help=_t("cli.opt.database_url")),
-]
-TenantOption = Annotated[
-    str, typer.Option("--tenant", "-t", envvar="SHEQUN_TENANT", help=_t("cli.opt.tenant"))
-]
-JsonOption = Annotated[bool, typer.Option("--json", help=_t("cli.opt.json"))]
+def _database_problem(problem: DatabaseProblem) -> NoReturn:
+    err_console.print(
+        f"[red]{problem.code}[/red]: {_t(f'error.{problem.code}', **problem.params)}",
+        soft_wrap=True,
+    )
+    raise typer.Exit(code=2)
+
+
+def _usable(url: str | None, *, writable: bool) -> str:
+    """The database URL to use: a command that writes creates the database or brings it to
+    the current schema; one that only reads refuses a database that does not exist or is not
+    current, and creates nothing. An unusable one ends the command with one line."""
+    resolved = url or load_settings().database_url
+    try:
+        if writable:
+            prepare_database(resolved)
+        else:
+            require_current_database(resolved)
+    except DatabaseProblem as problem:
+        _database_problem(problem)
+    return resolved
 
 
 @contextmanager
-def _database(url: str | None) -> Iterator[Database]:
-    """The database brought to the current schema, closed when the command is done."""
-    resolved = url or load_settings().database_url
-    upgrade_database(resolved)
-    db = Database.from_url(resolved, pool_size=2)
+def _database(url: str | None, *, writable: bool = True) -> Iterator[Database]:
+    """The database, closed when the command is done."""
+    db = Database.from_url(_usable(url, writable=writable), pool_size=2)
     try:
         yield db
     finally:
@@ -128,11 +150,11 @@ def _database(url: str | None) -> Iterator[Database]:
 
 
 @contextmanager
-def _ctx(url: str | None, tenant: str) -> Iterator[Ctx]:
+def _ctx(url: str | None, tenant: str, *, writable: bool = True) -> Iterator[Ctx]:
     """Act on one tenant, which must exist (a mistyped id is an error, not an empty answer)."""
     from shequn.tenancy.service import require_tenant
 
-    with _database(url) as db:
+    with _database(url, writable=writable) as db:
         require_tenant(db=db, tenant_id=tenant)
         yield Ctx(db=db, clock=SystemClock(), tenant_id=tenant, actor="cli")
 
@@ -142,33 +164,47 @@ def _print_json(data: Any) -> None:
 
 
 def _error_text(exc: DomainError) -> str:
-    return _t(f"error.{exc.code}", **exc.params)
+    return error_message(exc)
 
 
 def _fail(exc: DomainError) -> NoReturn:
-    err_console.print(f"[red]{exc.code}[/red]: {_error_text(exc)}")
+    err_console.print(f"[red]{exc.code}[/red]: {_error_text(exc)}", soft_wrap=True)
     raise typer.Exit(code=2)
 
 
-def _on_tenant(url: str | None, tenant: str, use_case: Callable[[Ctx], T]) -> T:
+def _on_tenant(
+    url: str | None, tenant: str, use_case: Callable[[Ctx], T], *, writable: bool = True
+) -> T:
     """Run one use case for one tenant; a domain error ends the command with exit code 2."""
     try:
-        with _ctx(url, tenant) as ctx:
+        with _ctx(url, tenant, writable=writable) as ctx:
             return retrying(use_case, ctx)
     except DomainError as exc:
         _fail(exc)
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"shequn {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main_callback() -> None:
-    _setup_locale()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help=_t("cli.opt.version")
+        ),
+    ] = False,
+) -> None:
+    setup_locale()
 
 
 @app.command(cls=_Command, help=_t("cli.help.init"))
 def init(database_url: DatabaseOption = None) -> None:
     """Create or upgrade the database schema."""
-    url = database_url or load_settings().database_url
-    upgrade_database(url)
+    url = _usable(database_url, writable=True)
     console.print(_t("cli.init_done", url=url))
 
 
@@ -180,25 +216,29 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help=_t("cli.opt.access_log"))
     ] = True,
+    deliver_webhooks: Annotated[
+        bool,
+        typer.Option("--deliver-webhooks/--no-deliver-webhooks", help=_t("cli.opt.deliver")),
+    ] = True,
     database_url: DatabaseOption = None,
 ) -> None:
     """Serve the REST API."""
     from shequn.entrypoints.server import ServerOptions, WorkersKeepDying, default_workers
     from shequn.entrypoints.server import serve as run_server
 
-    if database_url:
-        os.environ["SHEQUN_DATABASE_URL"] = database_url
-    upgrade_database(database_url or load_settings().database_url)
+    url = _usable(database_url, writable=True)
+    os.environ["SHEQUN_DATABASE_URL"] = url
     console.print(_t("cli.serving", host=host, port=port))
     try:
-        run_server(
-            ServerOptions(
-                host=host,
-                port=port,
-                workers=workers if workers is not None else default_workers(),
-                access_log=access_log,
+        with _webhook_delivery(url, enabled=deliver_webhooks):
+            run_server(
+                ServerOptions(
+                    host=host,
+                    port=port,
+                    workers=workers if workers is not None else default_workers(),
+                    access_log=access_log,
+                )
             )
-        )
     except OSError as exc:
         console.print(_t("cli.serve_failed", host=host, port=port, reason=exc.strerror or exc))
         raise typer.Exit(1) from None
@@ -231,17 +271,20 @@ def tenant_list(database_url: DatabaseOption = None, as_json: JsonOption = False
     """List tenants."""
     from shequn.tenancy.service import list_tenants
 
-    with _database(database_url) as db:
+    with _database(database_url, writable=False) as db:
         rows = list_tenants(db=db)
     if as_json:
         _print_json(rows)
         return
     table = Table(title=_t("cli.tenants"))
-    table.add_column(_t("cli.col.tenant_id"))
+    # Ids are copied into the next command: never shortened, whatever the width.
+    table.add_column(_t("cli.col.tenant_id"), no_wrap=True, min_width=29, overflow="ignore")
     table.add_column(_t("cli.col.name"))
     table.add_column(_t("cli.col.created_at"))
     for row in rows:
-        table.add_row(row["tenant_id"], row["name"], str(row["created_at"]))
+        zone = ZoneInfo(row["time_zone"])
+        created = row["created_at"].astimezone(zone)
+        table.add_row(row["tenant_id"], row["name"], f"{created:%Y-%m-%d %H:%M} ({zone.key})")
     console.print(table)
 
 
@@ -270,13 +313,16 @@ def key_list(
     """List a tenant's API keys (never the keys themselves)."""
     from shequn.tenancy.service import list_api_keys
 
-    rows = _on_tenant(database_url, tenant, list_api_keys)
+    rows = _on_tenant(database_url, tenant, list_api_keys, writable=False)
     if as_json:
         _print_json(rows)
         return
     table = Table(title=_t("cli.api_keys"))
     for column in ("id", "name", "role", "key_prefix", "revoked_at"):
-        table.add_column(_t(f"cli.col.{column}"))
+        if column == "id":
+            table.add_column(_t("cli.col.id"), no_wrap=True, min_width=30, overflow="ignore")
+        else:
+            table.add_column(_t(f"cli.col.{column}"))
     for row in rows:
         table.add_row(
             row["id"],
@@ -310,7 +356,7 @@ def settle(
     as_json: JsonOption = False,
 ) -> None:
     """Close orders past the after-sales window and release their commissions."""
-    from shequn.settlement.service import run_settlement
+    from shequn.flows.growth_settlement import settle_with_growth as run_settlement
     from shequn.tenancy.service import list_tenants
 
     if (tenant is None) == (not all_tenants):
@@ -353,10 +399,11 @@ def settle(
 def _settled_line(result: dict[str, Any]) -> str:
     return _t(
         "cli.settled",
+        cancelled=result["orders_cancelled"],
         closed=result["orders_closed"],
         completed=result["orders_completed"],
         lines=result["commissions_released"],
-        amount=format_fen(result["released_fen"]),
+        amount=format_yuan(result["released_fen"]),
     )
 
 
@@ -367,27 +414,42 @@ def compliance(
     """Report compliance findings for the active plan and the live data."""
     from shequn.compliance.service import compliance_report
 
-    report = findings_shown(_on_tenant(database_url, tenant, compliance_report))
+    report = findings_shown(_on_tenant(database_url, tenant, compliance_report, writable=False))
     if as_json:
         _print_json(report)
         return
     _print_compliance(report)
 
 
+def _figure(key: str, value: Any) -> str:
+    """A figure as a person reads it: amounts in ¥, rates in %."""
+    if isinstance(value, int) and key.endswith("_fen"):
+        return format_yuan(value)
+    if isinstance(value, int) and key.endswith("_bp"):
+        return format_percent(value)
+    return str(value)
+
+
 def _print_compliance(report: dict[str, Any]) -> None:
     console.print(
-        _t("cli.compliance_profile", profile=report["profile"], cap=report["cap_bp"] / 100)
+        _t(
+            "cli.compliance_profile",
+            profile=report["profile"],
+            cap=format_percent(report["cap_bp"]),
+        )
     )
     if not report["findings"]:
         console.print(f"[green]{_t('cli.no_findings')}[/green]")
     else:
         table = Table(title=_t("cli.findings"))
         for column in ("severity", "rule", "message", "citation"):
-            table.add_column(_t(f"cli.col.{column}"))
+            # Messages and citations wrap: a reader needs all of them, whatever the width.
+            table.add_column(_t(f"cli.col.{column}"), overflow="fold")
         for finding in report["findings"]:
             colour = "red" if finding["severity"] == "block" else "yellow"
+            severity = _t(f"cli.severity.{finding['severity']}")
             table.add_row(
-                f"[{colour}]{finding['severity']}[/{colour}]",
+                f"[{colour}]{severity}[/{colour}]",
                 finding["rule"],
                 finding["message"],
                 finding["citation"],
@@ -397,8 +459,17 @@ def _print_compliance(report: dict[str, Any]) -> None:
     live.add_column(_t("cli.col.figure"))
     live.add_column(_t("cli.col.value"), justify="right")
     for key, value in report["live"].items():
-        live.add_row(_t(f"cli.live.{key}"), str(value))
+        live.add_row(_t(f"cli.live.{key}"), _figure(key, value))
     console.print(live)
+    rows = Table(title=_t("cli.live_report"))
+    for column in ("severity", "message", "citation"):
+        rows.add_column(_t(f"cli.col.{column}"), overflow="fold")
+    colours = {"ok": "green", "warn": "yellow", "block": "red"}
+    for row in report.get("live_rows", []):
+        colour = colours[row["state"]]
+        state = _t(f"cli.severity.{row['state']}")
+        rows.add_row(f"[{colour}]{state}[/{colour}]", row["message"], row["citation"])
+    console.print(rows)
 
 
 @ledger_app.command("verify", cls=_Command, help=_t("cli.help.ledger_verify"))
@@ -406,7 +477,7 @@ def ledger_verify(tenant: TenantOption, database_url: DatabaseOption = None) -> 
     """Check every cached balance against its postings and every transaction's zero sum."""
     from shequn.ledger.service import verify_ledger_of
 
-    result = _on_tenant(database_url, tenant, verify_ledger_of)
+    result = _on_tenant(database_url, tenant, verify_ledger_of, writable=False)
     if not result["ok"]:
         err_console.print(
             _t(
@@ -431,10 +502,15 @@ def demo(
     """Create a fresh demo database, print a summary and serve the API on 127.0.0.1."""
     from shequn.simulate import simulate
 
+    if serve_api and not _port_free("127.0.0.1", port):
+        err_console.print(
+            _t("cli.port_taken", host="127.0.0.1", port=port, other=port + 1), soft_wrap=True
+        )
+        raise typer.Exit(code=2)
+    database = database.resolve()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
-    url = f"sqlite:///{database}"
-    upgrade_database(url)
+    url = _usable(f"sqlite:///{database}", writable=True)
     db = Database.from_url(url, pool_size=2)
     now = datetime.now(UTC).replace(microsecond=0)
     clock = ManualClock(now - timedelta(days=days))
@@ -454,13 +530,38 @@ def demo(
             bar.update(tasks[stage], completed=done)
 
         try:
-            result = simulate(db=db, clock=clock, members=members, days=days, progress=progress)
+            result = simulate(
+                db=db,
+                clock=clock,
+                members=members,
+                days=days,
+                locale=get_locale(),
+                progress=progress,
+            )
             clock.set(now)
             _print_summary(Ctx(db=db, clock=clock, tenant_id=result.tenant_id, actor="demo"))
+            logins = demo_logins(Ctx(db=db, clock=clock, tenant_id=result.tenant_id, actor="demo"))
         finally:
             db.dispose()
     console.print(_t("cli.tenant_created", tenant_id=result.tenant_id))
     console.print(_t("cli.api_key_once", api_key=result.api_key), soft_wrap=True)
+    console.print(_t("cli.demo_database", url=url), soft_wrap=True)
+    console.print(_t("cli.demo_use_database", url=url, tenant_id=result.tenant_id), soft_wrap=True)
+    console.print(
+        _t("cli.demo_console", port=port, login=logins["login"], password=logins["password"]),
+        soft_wrap=True,
+    )
+    if "phone" in logins:
+        console.print(
+            _t(
+                "cli.demo_portal",
+                port=port,
+                tenant_id=result.tenant_id,
+                phone=logins["phone"],
+                password=logins["portal_password"],
+            ),
+            soft_wrap=True,
+        )
     if not serve_api:
         return
     import uvicorn
@@ -468,14 +569,45 @@ def demo(
     os.environ["SHEQUN_DATABASE_URL"] = url
     console.print(_t("cli.serving", host="127.0.0.1", port=port))
     console.print(_t("cli.demo_try", port=port, api_key=result.api_key), soft_wrap=True)
-    uvicorn.run(
-        "shequn.entrypoints.app:app_from_environment",
-        factory=True,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
+    console.print(_t("cli.demo_docs", port=port), soft_wrap=True)
+    with _webhook_delivery(url, enabled=True):
+        uvicorn.run(
+            "shequn.entrypoints.app:app_from_environment",
+            factory=True,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+
+
+@contextmanager
+def _webhook_delivery(url: str, *, enabled: bool) -> Iterator[None]:
+    """Webhook deliveries sent by one worker thread of this process while the server runs
+    (whatever the number of server workers, so that each delivery has one sender)."""
+    if not enabled:
+        yield
+        return
+    from shequn.webhooks.worker import start_delivery_worker
+
+    settings = load_settings()
+    db = Database.from_url(url, pool_size=2)
+    running = start_delivery_worker(db, server_key=settings.secret_key)
+    try:
+        yield
+    finally:
+        running.stop(timeout=30)
+        db.dispose()
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on (host, port) now."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _print_summary(ctx: Ctx) -> None:
@@ -487,7 +619,7 @@ def _print_summary(ctx: Ctx) -> None:
     table.add_column(_t("cli.col.figure"))
     table.add_column(_t("cli.col.value"), justify="right")
     for key, value in summary["figures"]:
-        shown = format_fen(value) if key.endswith("_fen") else str(value)
+        shown = _figure(key, value)
         table.add_row(_t(f"cli.summary.{key}"), shown)
     console.print(table)
     earners = Table(title=_t("cli.top_earners"))
@@ -498,11 +630,22 @@ def _print_summary(ctx: Ctx) -> None:
             row["name"],
             row["tier"] or "-",
             str(row["team_count"]),
-            format_fen(row["earned_fen"]),
-            format_fen(row["available_fen"]),
+            format_yuan(row["earned_fen"]),
+            format_yuan(row["available_fen"]),
         )
     console.print(earners)
     _print_compliance(findings_shown(compliance_report(ctx)))
+
+
+app.add_typer(webhooks_app(group=_Group, command=_Command, database=_database), name="webhooks")
+app.add_typer(tier_commands(group=_Group, command=_Command, database=_database))
+app.add_typer(users_app(group=_Group, command=_Command, on_tenant=_on_tenant), name="user")
+declare_transfer_commands(app, command=_Command, on_tenant=_on_tenant)
+app.add_typer(community_app(group=_Group, command=_Command, on_tenant=_on_tenant), name="community")
+app.add_typer(
+    community_ops_app(group=_Group, command=_Command, on_tenant=_on_tenant), name="community-ops"
+)
+app.add_typer(points_app(group=_Group, command=_Command, on_tenant=_on_tenant), name="points")
 
 
 def main() -> None:

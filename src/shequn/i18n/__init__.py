@@ -1,7 +1,8 @@
 """Translations for every user-facing string (Simplified Chinese and English).
 
-Catalogs are gettext `.po` files read with Babel at first use; the message ids are stable keys
-(`error.order_not_found`), and both catalogs must carry every key (checked by the test suite).
+Catalogs are gettext `.po` files read with Babel at first use, one file per area of the system
+in each language's folder; the message ids are stable keys (`error.order_not_found`), and both
+languages must carry every key (checked by the test suite).
 """
 
 from __future__ import annotations
@@ -24,10 +25,19 @@ _current: ContextVar[Locale] = ContextVar("shequn_locale", default=DEFAULT_LOCAL
 
 @cache
 def catalog(locale: Locale) -> dict[str, str]:
-    path = resources.files("shequn.i18n").joinpath(f"locales/{locale}/LC_MESSAGES/shequn.po")
-    with path.open("rb") as handle:
-        parsed = read_po(handle, locale=locale)
-    return {str(m.id): str(m.string) for m in parsed if m.id and m.string}
+    """Every message of `locale`: the catalog files of its folder (one per area of the system,
+    `shequn.po` first), merged; a key defined twice is a mistake the test suite catches."""
+    folder = resources.files("shequn.i18n").joinpath(f"locales/{locale}/LC_MESSAGES")
+    files = sorted(
+        (f for f in folder.iterdir() if f.name.endswith(".po")),
+        key=lambda f: (f.name != "shequn.po", f.name),
+    )
+    messages: dict[str, str] = {}
+    for path in files:
+        with path.open("rb") as handle:
+            parsed = read_po(handle, locale=locale)
+        messages.update({str(m.id): str(m.string) for m in parsed if m.id and m.string})
+    return messages
 
 
 def set_locale(locale: Locale) -> None:

@@ -8,6 +8,8 @@ from sqlalchemy import and_, func, select
 
 from shequn.context import Ctx
 from shequn.distribution.tables import commission_lines
+from shequn.ledger.rules import Purpose
+from shequn.ledger.service import member_account_sql
 from shequn.ledger.tables import accounts
 from shequn.members.tables import members
 from shequn.orders.tables import orders
@@ -31,8 +33,9 @@ def tenant_summary(ctx: Ctx, *, top: int = 8) -> dict[str, Any]:
                 func.count(members.c.first_paid_at),
             ).where(members.c.tenant_id == t)
         ).one()
+        # Levels, as the compliance report counts them: a path of depth d joins d + 1 members.
         depth = tx.execute(
-            select(func.coalesce(func.max(referral_paths.c.depth), 0)).where(
+            select(func.coalesce(func.max(referral_paths.c.depth) + 1, 0)).where(
                 referral_paths.c.tenant_id == t
             )
         ).scalar_one()
@@ -82,7 +85,11 @@ def tenant_summary(ctx: Ctx, *, top: int = 8) -> dict[str, Any]:
                 .outerjoin(tiers, and_(tiers.c.tenant_id == t, tiers.c.id == members.c.tier_id))
                 .join(
                     available,
-                    and_(available.c.tenant_id == t, available.c.id == members.c.id.concat(".av")),
+                    and_(
+                        available.c.tenant_id == t,
+                        available.c.id
+                        == member_account_sql(members.c.id, Purpose.WALLET_AVAILABLE),
+                    ),
                 )
             )
             .order_by(earned.c.earned.desc(), members.c.id)

@@ -26,6 +26,7 @@ class Purpose(StrEnum):
     FEE_INCOME = "fee_income"
     PAYMENT_CLEARING = "payment_clearing"  # money held by the payment provider
     PAYOUT_CLEARING = "payout_clearing"  # approved withdrawals not yet paid out
+    STOCK = "stock"  # an agent's units of one product (its currency is the product's id)
 
 
 MEMBER_PURPOSES = (
@@ -52,6 +53,17 @@ _SHORT = {
 }
 
 POINTS_CURRENCY = "PTS"
+
+
+def stock_account(member_id: str, product_id: str) -> str:
+    """An agent's stock of one product, counted in units (the product's id is the currency).
+    The product is named by the random part of its id, so the account id stays within 48
+    characters; the account row's unique (owner, purpose, currency) refuses a clash."""
+    return f"{member_id}.s{product_id[-16:]}"
+
+
+def stock_currency(product_id: str) -> str:
+    return product_id
 
 
 # What a member's id is followed by in the id of each of its accounts.

@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from shequn.batch import WriteBatch
 from shequn.context import Ctx
@@ -27,6 +29,8 @@ from shequn.ledger.rules import (
     check_balanced,
     has_cached_balance,
     member_account,
+    stock_account,
+    stock_currency,
     system_account,
 )
 from shequn.ledger.tables import accounts, journal_transactions, postings
@@ -62,23 +66,67 @@ def ensure_tenant_accounts(tx: Connection, *, tenant_id: str, currency: str) -> 
     tx.execute(insert(accounts), rows)
 
 
+def _member_accounts(tenant_id: str, member_id: str, currency: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "tenant_id": tenant_id,
+            "id": member_account(member_id, p),
+            "owner_type": "member",
+            "owner_id": member_id,
+            "purpose": p.value,
+            "currency": POINTS_CURRENCY if p is Purpose.POINTS else currency,
+            "tracks_balance": p in CACHED_MEMBER_PURPOSES,
+            "balance": 0,
+        }
+        for p in MEMBER_PURPOSES
+    ]
+
+
 def open_member_accounts(tx: Connection, *, tenant_id: str, member_id: str, currency: str) -> None:
-    tx.execute(
-        insert(accounts),
-        [
-            {
-                "tenant_id": tenant_id,
-                "id": member_account(member_id, p),
-                "owner_type": "member",
-                "owner_id": member_id,
-                "purpose": p.value,
-                "currency": POINTS_CURRENCY if p is Purpose.POINTS else currency,
-                "tracks_balance": p in CACHED_MEMBER_PURPOSES,
-                "balance": 0,
-            }
-            for p in MEMBER_PURPOSES
-        ],
-    )
+    tx.execute(insert(accounts), _member_accounts(tenant_id, member_id, currency))
+
+
+def open_stock_accounts(
+    tx: Connection, *, tenant_id: str, member_id: str, product_ids: Sequence[str]
+) -> None:
+    """Open the agent's stock accounts of these products, those it has not got yet (a stock
+    order racing another for the same agent opens each once)."""
+    take(tx, Lock.ACCOUNTS)
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "id": stock_account(member_id, product_id),
+            "owner_type": "member",
+            "owner_id": member_id,
+            "purpose": Purpose.STOCK.value,
+            "currency": stock_currency(product_id),
+            "tracks_balance": True,
+            "balance": 0,
+        }
+        for product_id in sorted(set(product_ids))
+    ]
+    if not rows:
+        return
+    maker = postgresql_insert if tx.dialect.name == "postgresql" else sqlite_insert
+    tx.execute(maker(accounts).values(rows).on_conflict_do_nothing())
+
+
+def open_accounts_of_members(
+    tx: Connection, *, tenant_id: str, member_ids: Sequence[str], currency: str, chunk: int = 2_000
+) -> None:
+    """`open_member_accounts` for many members at once (an import), a few thousand members a
+    statement."""
+    for start in range(0, len(member_ids), chunk):
+        batch = WriteBatch()
+        batch.insert(
+            accounts,
+            [
+                row
+                for member_id in member_ids[start : start + chunk]
+                for row in _member_accounts(tenant_id, member_id, currency)
+            ],
+        )
+        batch.flush(tx)
 
 
 @dataclass(frozen=True)

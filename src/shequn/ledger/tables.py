@@ -19,7 +19,7 @@ accounts = Table(
     Column("owner_type", String(16), nullable=False),
     Column("owner_id", Id, nullable=False),
     Column("purpose", String(24), nullable=False),
-    Column("currency", String(8), nullable=False),
+    Column("currency", String(40), nullable=False),
     # Cached sum of postings, kept only where a guard needs it (member accounts); brand and
     # system accounts would be hot rows, so their balance is always summed from postings.
     Column("tracks_balance", Boolean, nullable=False),
@@ -28,7 +28,8 @@ accounts = Table(
     UniqueConstraint("tenant_id", "owner_type", "owner_id", "purpose", "currency"),
     # The last line of defence: a wallet never goes below zero (a shortfall is debt instead).
     CheckConstraint(
-        "(purpose NOT IN ('wallet_available', 'wallet_pending', 'points') OR balance >= 0)"
+        "(purpose NOT IN ('wallet_available', 'wallet_pending', 'points', 'stock')"
+        " OR balance >= 0)"
         " AND (purpose <> 'debt' OR balance <= 0)",
         name="balance_sign",
     ),
@@ -54,7 +55,7 @@ postings = Table(
     Column("id", Id, nullable=False),
     Column("transaction_id", Id, nullable=False),
     Column("account_id", String(48), nullable=False),
-    Column("currency", String(8), nullable=False),
+    Column("currency", String(40), nullable=False),
     Column("amount", Fen, nullable=False),
     Column("occurred_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("tenant_id", "id"),

@@ -19,7 +19,7 @@ from shequn.batch import WriteBatch
 from shequn.errors import NotFound
 from shequn.locks import Lock, lock_rows, take
 from shequn.members.rules import PurchaseFacts, facts_after_purchase
-from shequn.members.tables import members
+from shequn.members.tables import member_tags, members
 from shequn.snapshot import Snapshot
 
 
@@ -362,3 +362,93 @@ def remembered_buyer(snapshot: Snapshot, tenant_id: str, member_id: str) -> Buye
 
 def forget_buyer(snapshot: Snapshot, tenant_id: str, member_id: str) -> None:
     snapshot.kind("buyers").forget((tenant_id, member_id))
+
+
+# --- many members at once (an import) ---------------------------------------------------------
+
+BULK_ROWS = 5_000  # rows per statement of the writes below
+
+_NEW_MEMBER = {
+    "paid_order_count": 0,
+    "lifetime_order_count": 0,
+    "paid_total_fen": 0,
+    "max_order_fen": 0,
+    "first_paid_at": None,
+    "last_paid_at": None,
+    "version": 0,
+    "anonymised_at": None,
+}
+
+
+def insert_members(
+    tx: Connection, rows: Sequence[Mapping[str, Any]], tags: Sequence[Mapping[str, str]]
+) -> None:
+    """Insert new members in bulk: every row names every profile, chain and count column (the
+    referral tree worked out the chains and counts, `shequn.referrals.tree.plan_ties`); `tags`
+    are rows of `member_tags`."""
+    take(tx, Lock.MEMBERS)
+    for table, items in ((members, [{**_NEW_MEMBER, **row} for row in rows]), (member_tags, tags)):
+        for start in range(0, len(items), BULK_ROWS):
+            batch = WriteBatch()
+            batch.insert(table, items[start : start + BULK_ROWS])
+            batch.flush(tx)
+
+
+def add_to_counts(tx: Connection, tenant_id: str, deltas: Mapping[str, tuple[int, int]]) -> None:
+    """Add `(direct, team)` to the counts of existing members, locking them in id order."""
+    wanted = sorted(member_id for member_id, delta in deltas.items() if delta != (0, 0))
+    for start in range(0, len(wanted), BULK_ROWS):
+        chunk = wanted[start : start + BULK_ROWS]
+        lock_members(tx, tenant_id, chunk)
+        batch = WriteBatch()
+        for member_id in chunk:
+            direct, team = deltas[member_id]
+            batch.update(
+                members,
+                {"tenant_id": tenant_id, "id": member_id},
+                increments={"direct_count": direct, "team_count": team},
+            )
+        batch.flush(tx)
+
+
+def mark_bound(
+    tx: Connection, tenant_id: str, member_ids: Sequence[str], *, source: str, at: datetime
+) -> None:
+    """Record how and when existing members were bound (their chain columns follow from the
+    tree: `refresh_chains`)."""
+    take(tx, Lock.MEMBERS)
+    for start in range(0, len(member_ids), BULK_ROWS):
+        tx.execute(
+            update(members)
+            .where(
+                members.c.tenant_id == tenant_id,
+                members.c.id.in_(list(member_ids[start : start + BULK_ROWS])),
+            )
+            .values(binding_source=source, bound_at=at, updated_at=at)
+        )
+
+
+def set_purchase_facts(
+    tx: Connection, tenant_id: str, facts: Mapping[str, PurchaseFacts], at: datetime
+) -> None:
+    """Write the purchase facts of buyers the caller holds (`lock_members`)."""
+    take(tx, Lock.MEMBERS)
+    ids = sorted(facts)
+    for start in range(0, len(ids), BULK_ROWS):
+        batch = WriteBatch()
+        for member_id in ids[start : start + BULK_ROWS]:
+            f = facts[member_id]
+            batch.update(
+                members,
+                {"tenant_id": tenant_id, "id": member_id},
+                values={
+                    "paid_order_count": f.paid_order_count,
+                    "lifetime_order_count": f.lifetime_order_count,
+                    "paid_total_fen": f.paid_total_fen,
+                    "max_order_fen": f.max_order_fen,
+                    "first_paid_at": f.first_paid_at,
+                    "last_paid_at": f.last_paid_at,
+                    "updated_at": at,
+                },
+            )
+        batch.flush(tx)

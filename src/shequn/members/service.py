@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from shequn.context import Ctx
 from shequn.errors import Conflict, InvalidInput
 from shequn.events.service import record_event
+from shequn.ids import checked_cursor
 from shequn.ledger.service import open_member_accounts
 from shequn.members.repo import (
     member_id_taken_by,
@@ -130,6 +131,7 @@ def _view(
         "referred_buyer_count": referred,
         "stage": stage.value,
         "tags": tags,
+        "anonymised_at": row.anonymised_at,
         "created_at": row.created_at,
     }
 
@@ -169,6 +171,7 @@ def list_members(
         raise InvalidInput("limit_out_of_range", low=1, high=500)
     clean_phone = normalise_phone(phone) if phone is not None else None
     clean_external = clean_external_id(external_id)
+    after = checked_cursor(after, "mem")
     with ctx.db.read() as tx:
         query = select(members).where(members.c.tenant_id == ctx.tenant_id)
         if tag is not None:
@@ -273,3 +276,44 @@ def update_member(
             exclude=member_id,
         )
         raise
+
+
+ANONYMISED_NAME = "—"
+
+
+def erase_personal_fields(
+    tx: Connection, ctx: Ctx, *, member_id: str
+) -> tuple[str | None, str | None] | None:
+    """Erase the member's name, phone, external id and tags (the caller's transaction); returns
+    the phone and external id it had, or None if it was anonymised before."""
+    row = require_member(tx, ctx.tenant_id, member_id, for_update=True)
+    if row.anonymised_at is not None:
+        return None
+    now = ctx.clock.now()
+    tx.execute(
+        delete(member_tags).where(
+            member_tags.c.tenant_id == ctx.tenant_id, member_tags.c.member_id == member_id
+        )
+    )
+    set_profile(
+        tx,
+        ctx.tenant_id,
+        member_id,
+        {
+            "name": ANONYMISED_NAME,
+            "phone": None,
+            "external_id": None,
+            "anonymised_at": now,
+            "updated_at": now,
+        },
+    )
+    record_event(
+        tx,
+        tenant_id=ctx.tenant_id,
+        actor=ctx.actor,
+        at=now,
+        type="MemberAnonymised",
+        subject_type="member",
+        subject_id=member_id,
+    )
+    return row.phone, row.external_id

@@ -38,6 +38,7 @@ members = Table(
     Column("last_paid_at", UTCDateTime(), nullable=True),
     # Moved by the database on every update of the row (see shequn.migrations.triggers).
     Column("version", Integer, nullable=False, default=0, server_default=text("0")),
+    Column("anonymised_at", UTCDateTime(), nullable=True),  # personal fields erased (PIPL)
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("tenant_id", "id"),

@@ -4,6 +4,9 @@ no frozen wallet below zero. Installed by migration 0005, on PostgreSQL and SQLi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import Connection
 
 VERSIONED = ("tenant_settings", "products", "members")
@@ -147,6 +150,15 @@ SQLITE_TRIGGERS = (
     "commission_rules_deleted",
     "postings_pending_not_negative",
 )
+
+
+@contextmanager
+def suspended(conn: Connection) -> Iterator[None]:
+    """For a migration that rebuilds tables (SQLite rebuilds a table to alter it, and a rebuilt
+    table loses its triggers): the triggers are removed first and installed again after."""
+    remove(conn)
+    yield
+    install(conn)
 
 
 def install(conn: Connection) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy import Connection, String, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
@@ -29,8 +29,10 @@ from shequn.db import violated_constraint
 from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import Event, stage_events
 from shequn.ids import new_id
+from shequn.locks import Lock, take
 from shequn.members.repo import (
     BUYER_COLUMNS,
+    BUYER_PREFIX,
     Buyer,
     buyer_columns,
     buyer_from_row,
@@ -83,7 +85,8 @@ class _Inputs:
     tier_id: str | None
     discount_bp: int
     products: Mapping[str, ProductPrice]
-    settings_version: int | None  # set when the discount came from a copy of the tier list
+    settings_version: int | None  # set when the discount came from a tier (its list's version)
+    copied: bool = False  # priced from this process's copies, which may be out of date
 
 
 def _request_hash(buyer_id: str, lines: Sequence[tuple[str, int]], sharer: str | None) -> str:
@@ -164,7 +167,7 @@ def _inputs_from_copies(ctx: Ctx, request: _Request) -> _Inputs | None:
             return None
         found[sku] = product
     if tier_id is None:
-        return _Inputs(None, 0, found, None)
+        return _Inputs(None, 0, found, None, copied=True)
     settings = remembered_settings(ctx.snapshot, tenant_id)
     if settings is None:
         return None
@@ -172,7 +175,7 @@ def _inputs_from_copies(ctx: Ctx, request: _Request) -> _Inputs | None:
     tier = next((t for t in kept or () if t.id == tier_id), None)
     if tier is None:
         return None
-    return _Inputs(tier_id, tier.discount_bp, found, settings.version)
+    return _Inputs(tier_id, tier.discount_bp, found, settings.version, copied=True)
 
 
 # Everything an order needs in one statement: the buyer and its tier, the products asked for
@@ -194,6 +197,7 @@ def _order_inputs_query(postgres: bool) -> Any:
     return (
         select(
             tiers.c.discount_bp,
+            tenant_settings.c.version.label("settings_version"),
             _replay_id.label("replay_id"),
             products.c.id.label("product_id"),
             products.c.sku,
@@ -211,6 +215,7 @@ def _order_inputs_query(postgres: bool) -> Any:
                 tiers,
                 (tiers.c.tenant_id == members.c.tenant_id) & (tiers.c.id == members.c.tier_id),
             )
+            .outerjoin(tenant_settings, tenant_settings.c.tenant_id == members.c.tenant_id)
             .outerjoin(products, (products.c.tenant_id == members.c.tenant_id) & sku_matches)
             .outerjoin(
                 product_tier_prices,
@@ -275,7 +280,9 @@ def _read_inputs(ctx: Ctx, request: _Request) -> _Inputs | dict[str, Any]:
             raise NotFound("product_not_found", sku=sku)
         if not found[sku].active:
             raise Conflict("product_inactive", sku=sku)
-    return _Inputs(buyer.tier_id, found_rows[0].discount_bp or 0, found, None)
+    # A tier's discount holds only while the tier list is at the version read with it.
+    settings_version = found_rows[0].settings_version if buyer.tier_id is not None else None
+    return _Inputs(buyer.tier_id, found_rows[0].discount_bp or 0, found, settings_version)
 
 
 def _write(ctx: Ctx, request: _Request, inputs: _Inputs) -> dict[str, Any] | None:
@@ -283,6 +290,10 @@ def _write(ctx: Ctx, request: _Request, inputs: _Inputs) -> dict[str, Any] | Non
     one moved (nothing is written then)."""
     tenant_id = ctx.tenant_id
     line_rows, subtotal, total = _priced_lines(ctx, request, inputs)
+    if total > MAX_AMOUNT_FEN:
+        if inputs.copied:
+            return None  # a price may have moved since it was copied: read it
+        raise InvalidInput("order_total_too_large")
     values = {
         "tenant_id": tenant_id,
         "id": request.order_id,
@@ -376,8 +387,6 @@ def _priced_lines(
                 "refunded_fen": 0,
             }
         )
-    if total > MAX_AMOUNT_FEN:
-        raise InvalidInput("order_total_too_large")
     return line_rows, subtotal, total
 
 
@@ -398,3 +407,143 @@ def _created(
         ),
     )
     return {**summary, "lines": [dict(v) for v in views]}
+
+
+# --- an order priced by its caller: coupons and points (`shequn.flows.growth_orders`) -------
+
+
+@dataclass(frozen=True)
+class BuyerPrices:
+    """The buyer's tier and the products asked for, as one read found them."""
+
+    tier_id: str | None
+    discount_bp: int
+    products: Mapping[str, ProductPrice]
+
+
+def read_buyer_prices(
+    tx: Connection, ctx: Ctx, *, buyer_id: str, skus: Sequence[str]
+) -> BuyerPrices:
+    """The buyer's tier and the products at its price, read in the caller's transaction;
+    refuses a missing buyer or product and an inactive product."""
+    rows = tx.execute(
+        _ORDER_INPUTS[ctx.db.is_postgres],
+        {"t_id": ctx.tenant_id, "m_id": buyer_id, "key": None, "skus": list(skus)},
+    ).all()
+    if not rows:
+        raise NotFound("member_not_found", id=buyer_id)
+    tier_id = rows[0]._mapping[BUYER_PREFIX + "tier_id"]
+    found = {
+        r.sku: ProductPrice(
+            product_id=r.product_id,
+            sku=r.sku,
+            name=r.name,
+            price_fen=r.price_fen,
+            ladder_role=r.ladder_role,
+            category=r.category,
+            active=r.active,
+            member_price_fen=r.member_price_fen,
+            version=r.product_version,
+        )
+        for r in rows
+        if r.product_id is not None
+    }
+    for sku in skus:
+        if sku not in found:
+            raise NotFound("product_not_found", sku=sku)
+        if not found[sku].active:
+            raise Conflict("product_inactive", sku=sku)
+    return BuyerPrices(tier_id, rows[0].discount_bp or 0, found)
+
+
+@dataclass(frozen=True)
+class OfferedLine:
+    """A line as its caller priced it: the unit price before its discounts (the tier's, or
+    the list price), and what the buyer pays for the whole line after them."""
+
+    sku: str
+    quantity: int
+    unit_price_fen: int
+    line_total_fen: int
+
+
+def write_offered_order(
+    tx: Connection,
+    ctx: Ctx,
+    *,
+    buyer_id: str,
+    prices: BuyerPrices,
+    lines: Sequence[OfferedLine],
+    idempotency_key: str | None,
+    request_hash: str,
+    sharer_id: str | None,
+    at: datetime,
+) -> dict[str, Any]:
+    """Write an order its caller priced, in the caller's transaction (which holds what the
+    discounts came from); the commission of each line is computed at payment on its total."""
+    if not 1 <= len(lines) <= MAX_LINES:
+        raise InvalidInput("order_lines_invalid", max=MAX_LINES)
+    order_id = new_id("ord")
+    line_rows = []
+    subtotal = total = 0
+    for number, line in enumerate(lines, start=1):
+        product = prices.products[line.sku]
+        subtotal += product.price_fen * line.quantity
+        total += line.line_total_fen
+        line_rows.append(
+            {
+                "tenant_id": ctx.tenant_id,
+                "id": new_id("ol"),
+                "order_id": order_id,
+                "line_no": number,
+                "product_id": product.product_id,
+                "sku": line.sku,
+                "name": product.name,
+                "ladder_role": product.ladder_role,
+                "category": product.category,
+                "quantity": line.quantity,
+                "list_price_fen": product.price_fen,
+                "unit_price_fen": line.unit_price_fen,
+                "line_total_fen": line.line_total_fen,
+                "refunded_fen": 0,
+            }
+        )
+    if total > MAX_AMOUNT_FEN:
+        raise InvalidInput("order_total_too_large")
+    values = {
+        "tenant_id": ctx.tenant_id,
+        "id": order_id,
+        "buyer_id": buyer_id,
+        "status": OrderStatus.CREATED.value,
+        "subtotal_fen": subtotal,
+        "discount_fen": subtotal - total,
+        "total_fen": total,
+        "paid_fen": 0,
+        "refunded_fen": 0,
+        "buyer_tier_id": prices.tier_id,
+        "attributed_sharer_id": sharer_id,
+        "idempotency_key": clean_key(idempotency_key),
+        "request_hash": request_hash,
+        "created_at": at,
+        "updated_at": at,
+    }
+    take(tx, Lock.ORDERS)
+    batch = WriteBatch()
+    batch.insert(orders, [values])
+    batch.insert(order_lines, line_rows)
+    stage_events(
+        batch,
+        tenant_id=ctx.tenant_id,
+        actor=ctx.actor,
+        at=at,
+        items=[
+            Event(
+                "OrderCreated",
+                "order",
+                order_id,
+                {"buyer_id": buyer_id, "total_fen": total, "sharer_id": sharer_id},
+            )
+        ],
+    )
+    batch.flush(tx)
+    return {**{k: values.get(k) for k in SUMMARY_KEYS}, "lines": [line_view(r) for r in line_rows]}

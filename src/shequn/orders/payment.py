@@ -22,17 +22,17 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, and_, bindparam, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shequn.batch import WriteBatch
 from shequn.compliance.rules import runtime_cap_bp
 from shequn.context import Ctx
 from shequn.db import UTCDateTime, violated_constraint
-from shequn.distribution.commissions import accrue_commissions
+from shequn.distribution.commissions import accrue_commissions, draw_agent_stock
 from shequn.distribution.rules import Award, SaleLine
 from shequn.errors import Conflict, InvalidInput
-from shequn.events.service import Event, record_event, stage_events
+from shequn.events.service import Event, stage_events
 from shequn.ids import new_id
 from shequn.ledger.rules import Posting, Purpose, brand_account, system_account
 from shequn.ledger.service import JournalEntry, stage_entries
@@ -42,18 +42,25 @@ from shequn.members.repo import (
     buyer_columns,
     buyer_from_row,
     forget_buyer,
+    lock_members,
     remember_buyer,
     remembered_buyer,
     require_member,
-    set_tier,
     stage_purchase,
 )
 from shequn.members.tables import members
 from shequn.money import MAX_AMOUNT_FEN
 from shequn.orders.copies import UnpaidOrder, sale_line, take_unpaid
 from shequn.orders.rules import OrderStatus
-from shequn.orders.tables import order_lines, orders, payments
-from shequn.orders.views import SUMMARY_KEYS, full_view, line_view, order_row, summary
+from shequn.orders.tables import order_lines, orders, payments, refunds
+from shequn.orders.views import (
+    SUMMARY_KEYS,
+    full_view,
+    line_view,
+    order_row,
+    paid_view,
+    summary,
+)
 from shequn.referrals.binding import bind_by_policy
 from shequn.tenancy.repo import (
     SETTINGS_PREFIX,
@@ -65,8 +72,15 @@ from shequn.tenancy.repo import (
 )
 from shequn.tenancy.rules import TenantSettings
 from shequn.tenancy.tables import tenant_settings
+from shequn.tiers.evaluation import apply_changes, evaluate_members
 from shequn.tiers.repo import tiers_at
-from shequn.tiers.rules import TierSpec, UpgradeFacts, best_tier
+from shequn.tiers.rules import (
+    PaymentFacts,
+    TierSpec,
+    counts_direct_customers,
+    payment_may_upgrade,
+    payment_may_upgrade_referrer,
+)
 
 ORDER_PREFIX = "o_"
 TXN_CONSTRAINT = "uq_payments_tenant_id_provider_txn_id"
@@ -183,6 +197,8 @@ def _optimistic_write(ctx: Ctx, inputs: _Inputs, payment: _Callback) -> dict[str
         return _Refused.NEEDS_LOCKS  # a replay, a refusal: the locking way explains it
     if _binds_on_payment(settings, buyer):
         return _Refused.NEEDS_LOCKS
+    if order["attributed_sharer_id"] is not None:
+        return _Refused.NEEDS_LOCKS  # its lines may be drawn from the sharer's cloud stock
     key = {"tenant_id": ctx.tenant_id, "id": payment.order_id}
     paid_values = {
         "status": OrderStatus.PAID.value,
@@ -192,7 +208,7 @@ def _optimistic_write(ctx: Ctx, inputs: _Inputs, payment: _Callback) -> dict[str
     }
     with ctx.db.autocommit() as tx:
         tier_list = tiers_at(ctx.snapshot, tx, settings)
-        if any(t.has_criteria for t in tier_list):
+        if _may_change_tiers(tier_list, buyer, payment.amount_fen, inputs.order.sale_lines):
             return _Refused.NEEDS_LOCKS
         batch = WriteBatch()
         # In the order of shequn.locks: the order, then the buyer (the guard).
@@ -403,8 +419,10 @@ def _pay_with_locks(ctx: Ctx, payment: _Callback) -> tuple[dict[str, Any], bool]
             },
         ).first()
         if paid is None:
-            return _explain_unpaid(tx, ctx.tenant_id, payment), True
+            return _explain_unpaid(tx, ctx, payment)
         take(tx, Lock.MEMBERS)
+        tier_list = tiers_at(ctx.snapshot, tx, settings)
+        referrer_held = _lock_referrer(tx, ctx, tier_list, paid.buyer_id)
         line_rows = tx.execute(
             _locked_inputs,
             {"t_id": ctx.tenant_id, "o_id": payment.order_id, "m_id": paid.buyer_id},
@@ -412,11 +430,22 @@ def _pay_with_locks(ctx: Ctx, payment: _Callback) -> tuple[dict[str, Any], bool]
         buyer = buyer_from_row(line_rows[0]._mapping)
         if _binds_on_payment(settings, buyer):
             buyer = _bind_on_first_payment(tx, ctx, settings, buyer, payment.at)
-        tier_list = tiers_at(ctx.snapshot, tx, settings)
+            referrer_held = buyer.referrer_id  # the binding holds its row
         batch = WriteBatch()
         lines = [sale_line(line._mapping) for line in line_rows]
         staged = _stage_payment(tx, batch, ctx, payment, lines, settings, tier_list, buyer, False)
-        staged.new_tier = _upgrade(tx, ctx, staged.buyer, tier_list, payment.at)
+        staged.new_tier = _upgrade(tx, ctx, tier_list, buyer, payment, lines, referrer_held)
+        if paid.attributed_sharer_id is not None:
+            drawn = draw_agent_stock(
+                tx,
+                batch,
+                settings=settings,
+                order_id=payment.order_id,
+                agent_id=paid.attributed_sharer_id,
+                lines=[line._mapping for line in line_rows],
+                at=payment.at,
+            )
+            stage_entries(batch, tenant_id=ctx.tenant_id, at=payment.at, entries=drawn)
         _stage_paid_event(batch, ctx, payment, staged)
         _flush(tx, batch, payment.txn)
         forget_buyer(ctx.snapshot, ctx.tenant_id, buyer.id)  # its tier may have changed
@@ -449,69 +478,98 @@ def _bind_on_first_payment(
     )
 
 
-def _upgrade(
-    tx: Connection, ctx: Ctx, buyer: Buyer, tier_list: list[TierSpec], at: datetime
-) -> str | None:
-    """Move the buyer up to the best tier its facts now reach; never down. Returns the new
-    tier (the buyer's row is held by the payment)."""
-    if not any(t.has_criteria for t in tier_list):
-        return None
-    by_id = {t.id: t for t in tier_list}
-    current = by_id.get(buyer.tier_id) if buyer.tier_id else None
-    skus = sorted({t.upgrade_product_sku for t in tier_list if t.upgrade_product_sku})
-    bought: set[str] = set()
-    if skus:
-        bought = set(
-            tx.execute(
-                select(order_lines.c.sku)
-                .distinct()
-                .select_from(
-                    order_lines.join(
-                        orders,
-                        and_(
-                            orders.c.tenant_id == order_lines.c.tenant_id,
-                            orders.c.id == order_lines.c.order_id,
-                        ),
-                    )
-                )
-                .where(
-                    orders.c.tenant_id == ctx.tenant_id,
-                    orders.c.buyer_id == buyer.id,
-                    orders.c.paid_at.is_not(None),
-                    order_lines.c.sku.in_(skus),
-                    order_lines.c.refunded_fen < order_lines.c.line_total_fen,
-                )
-            ).scalars()
-        )
-    target = best_tier(
-        tier_list,
-        UpgradeFacts(
-            paid_total_fen=buyer.paid_total_fen,
-            max_order_fen=buyer.max_order_fen,
-            bought_skus=bought,
-            team_count=buyer.team_count,
-        ),
-        current.rank if current else None,
+def _payment_facts(buyer: Buyer, amount_fen: int, lines: Sequence[SaleLine]) -> PaymentFacts:
+    return PaymentFacts(
+        paid_total_fen=buyer.paid_total_fen + amount_fen,
+        max_order_fen=max(buyer.max_order_fen, amount_fen),
+        order_fen=amount_fen,
+        skus=frozenset(line.sku for line in lines),
+        first_paying=buyer.facts.paid_order_count == 0,
+        team_size=buyer.team_count,
     )
-    if target is None:
+
+
+def _may_change_tiers(
+    tier_list: list[TierSpec], buyer: Buyer, amount_fen: int, lines: Sequence[SaleLine]
+) -> bool:
+    """Whether the payment may move its buyer, or the referrer it makes a paying customer of,
+    up a tier: the test, on what the payment already knows, that spares every other payment
+    the read of its buyer's facts."""
+    facts = _payment_facts(buyer, amount_fen, lines)
+    return payment_may_upgrade(tier_list, buyer.tier_id, facts) or (
+        buyer.referrer_id is not None and payment_may_upgrade_referrer(tier_list, facts)
+    )
+
+
+def _lock_referrer(
+    tx: Connection, ctx: Ctx, tier_list: list[TierSpec], buyer_id: str
+) -> str | None:
+    """Where a tier counts direct paying customers, the payment may lift its buyer's referrer:
+    it holds the referrer's row with the buyer's, both in key order. Returns the referrer."""
+    if not counts_direct_customers(tier_list):
         return None
-    set_tier(tx, ctx.tenant_id, buyer.id, target.id, at)
-    record_event(
+    referrer = tx.execute(
+        select(members.c.referrer_id).where(
+            members.c.tenant_id == ctx.tenant_id, members.c.id == buyer_id
+        )
+    ).scalar()
+    if referrer is None:
+        return None
+    lock_members(tx, ctx.tenant_id, [buyer_id, referrer])
+    return str(referrer)
+
+
+def _upgrade(
+    tx: Connection,
+    ctx: Ctx,
+    tier_list: list[TierSpec],
+    buyer: Buyer,
+    payment: _Callback,
+    lines: Sequence[SaleLine],
+    referrer_held: str | None,
+) -> str | None:
+    """Move the buyer (as it was before this payment), and the referrer it makes a paying
+    customer of, up to the tiers their facts now reach, each change recorded with its cause;
+    never down. Returns the buyer's new tier (the payment holds both rows)."""
+    facts = _payment_facts(buyer, payment.amount_fen, lines)
+    wanted = [buyer.id] if payment_may_upgrade(tier_list, buyer.tier_id, facts) else []
+    counted = None
+    if (
+        buyer.referrer_id is not None
+        and buyer.referrer_id == referrer_held
+        and payment_may_upgrade_referrer(tier_list, facts)
+    ):
+        counted = buyer.referrer_id
+        wanted.append(counted)
+    if not wanted:
+        return None
+    _, changes = evaluate_members(
+        tx,
+        tenant_id=ctx.tenant_id,
+        tier_list=tier_list,
+        member_ids=wanted,
+        now=payment.at,
+        allow_demotion=False,
+        counted_customer_of=counted,
+    )
+    made = apply_changes(
         tx,
         tenant_id=ctx.tenant_id,
         actor=ctx.actor,
-        at=at,
-        type="MemberTierChanged",
-        subject_type="member",
-        subject_id=buyer.id,
-        payload={"from": buyer.tier_id, "to": target.id, "reason": "upgrade"},
+        at=payment.at,
+        changes=changes,
+        source="payment",
     )
-    return target.id
+    for change in made:
+        forget_buyer(ctx.snapshot, ctx.tenant_id, change.member_id)
+    return next((c.to_tier for c in made if c.member_id == buyer.id), None)
 
 
-def _explain_unpaid(tx: Connection, tenant_id: str, payment: _Callback) -> dict[str, Any]:
-    """The guarded update matched nothing: say why, or replay a payment that won the race."""
-    row = order_row(tx, tenant_id, payment.order_id)
+def _explain_unpaid(tx: Connection, ctx: Ctx, payment: _Callback) -> tuple[dict[str, Any], bool]:
+    """The guarded update matched nothing: say why, replay a payment that won the race, or
+    refund a payment that came after its order was cancelled (the money must not be lost)."""
+    tenant_id = ctx.tenant_id
+    row = order_row(tx, tenant_id, payment.order_id, for_update=True)
     seen = _payment_by_txn(tx, tenant_id, payment.txn)
     if seen is not None:
         if seen.order_id != payment.order_id:
@@ -523,7 +581,9 @@ def _explain_unpaid(tx: Connection, tenant_id: str, payment: _Callback) -> dict[
                 recorded_fen=seen.amount_fen,
                 got_fen=payment.amount_fen,
             )
-        return full_view(tx, tenant_id, row)
+        return paid_view(full_view(tx, tenant_id, row)), True
+    if row.status == OrderStatus.CANCELLED.value and row.paid_at is None:
+        return _refund_late_payment(tx, ctx, row, payment), False
     if row.status != OrderStatus.CREATED.value:
         if row.paid_at is not None:
             raise Conflict("order_already_paid", id=payment.order_id)
@@ -531,6 +591,97 @@ def _explain_unpaid(tx: Connection, tenant_id: str, payment: _Callback) -> dict[
     raise InvalidInput(
         "payment_amount_mismatch", expected_fen=row.total_fen, got_fen=payment.amount_fen
     )
+
+
+LATE_PAYMENT_REASON = "order cancelled before its payment arrived"
+
+
+def _refund_late_payment(tx: Connection, ctx: Ctx, row: Any, payment: _Callback) -> dict[str, Any]:
+    """The payment of an order already cancelled (left unpaid too long): it is recorded, and
+    refunded in full at once, so that the provider returns the money to the buyer; the order
+    stays cancelled and pays no commission."""
+    settings = load_settings(tx, ctx.tenant_id)
+    currency, amount, at = settings.currency, payment.amount_fen, payment.at
+    refund_id = new_id("rfd")
+    batch = WriteBatch()
+    batch.insert(
+        payments,
+        [
+            {
+                "tenant_id": ctx.tenant_id,
+                "id": new_id("pay"),
+                "order_id": row.id,
+                "provider_txn_id": payment.txn,
+                "amount_fen": amount,
+                "created_at": at,
+            }
+        ],
+    )
+    batch.update(
+        orders,
+        {"tenant_id": ctx.tenant_id, "id": row.id},
+        values={"paid_fen": amount, "refunded_fen": amount, "paid_at": at, "updated_at": at},
+    )
+    if amount > 0:
+        batch.insert(
+            refunds,
+            [
+                {
+                    "tenant_id": ctx.tenant_id,
+                    "id": refund_id,
+                    "order_id": row.id,
+                    "amount_fen": amount,
+                    "reason": LATE_PAYMENT_REASON,
+                    "phase": "before_close",
+                    "idempotency_key": None,
+                    "commission_cancelled_fen": 0,
+                    "commission_reversed_fen": 0,
+                    "actor": ctx.actor,
+                    "created_at": at,
+                }
+            ],
+        )
+        stage_entries(
+            batch,
+            tenant_id=ctx.tenant_id,
+            at=at,
+            entries=[
+                JournalEntry(
+                    "payment_received",
+                    "order",
+                    row.id,
+                    [
+                        Posting(system_account(Purpose.PAYMENT_CLEARING), -amount, currency),
+                        Posting(brand_account(Purpose.SALES), amount, currency),
+                    ],
+                ),
+                JournalEntry(
+                    "payment_refunded",
+                    "refund",
+                    refund_id,
+                    [
+                        Posting(system_account(Purpose.PAYMENT_CLEARING), amount, currency),
+                        Posting(brand_account(Purpose.SALES), -amount, currency),
+                    ],
+                ),
+            ],
+        )
+    stage_events(
+        batch,
+        tenant_id=ctx.tenant_id,
+        actor=ctx.actor,
+        at=at,
+        items=[
+            Event(
+                "LatePaymentRefunded",
+                "order",
+                row.id,
+                {"provider_txn_id": payment.txn, "amount_fen": amount, "refund_id": refund_id},
+            )
+        ],
+    )
+    _flush(tx, batch, payment.txn)
+    return paid_view(full_view(tx, ctx.tenant_id, order_row(tx, ctx.tenant_id, row.id)))
 
 
 def _payment_by_txn(tx: Connection, tenant_id: str, txn: str) -> Any:

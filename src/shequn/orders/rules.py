@@ -16,8 +16,8 @@ class OrderStatus(StrEnum):
     SHIPPED = "shipped"
     COMPLETED = "completed"
     CLOSED = "closed"  # after-sales window over, commissions released
-    CANCELLED = "cancelled"  # never paid
-    REFUNDED = "refunded"  # fully refunded before close
+    CANCELLED = "cancelled"  # never paid (a payment that came after is refunded)
+    REFUNDED = "refunded"  # refunded in full, before or after close
 
 
 class OrderAction(StrEnum):
@@ -53,7 +53,7 @@ def next_status(current: OrderStatus, action: OrderAction) -> OrderStatus:
 def status_after_refund(current: OrderStatus, *, paid_fen: int, refunded_fen: int) -> OrderStatus:
     if current not in REFUNDABLE:
         raise Conflict("order_transition_invalid", status=current.value, action="refund")
-    if refunded_fen >= paid_fen and current is not OrderStatus.CLOSED:
+    if refunded_fen >= paid_fen:
         return OrderStatus.REFUNDED
     return current
 

@@ -131,3 +131,13 @@ refunds = Table(
     UniqueConstraint("tenant_id", "order_id", "idempotency_key"),
     CheckConstraint("amount_fen > 0", name="amount"),
 )
+
+# How far the sweep of unpaid orders has gone: every order with a smaller id is paid or
+# cancelled (or was being paid when the sweep passed it).
+unpaid_sweeps = Table(
+    "unpaid_sweeps",
+    metadata,
+    Column("tenant_id", Id, nullable=False),
+    Column("swept_until", Id, nullable=False),
+    PrimaryKeyConstraint("tenant_id"),
+)

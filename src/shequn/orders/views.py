@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, bindparam, select
 from shequn.context import Ctx
 from shequn.distribution.queries import order_commissions
 from shequn.errors import Conflict, InvalidInput, NotFound
+from shequn.ids import checked_cursor
 from shequn.orders.rules import OrderStatus
 from shequn.orders.tables import order_lines, orders, payments, refunds
 
@@ -123,6 +124,21 @@ def full_view(tx: Connection, tenant_id: str, row: Row[Any]) -> dict[str, Any]:
     }
 
 
+PAID_COMMISSION_KEYS = ("beneficiary_id", "level", "kind", "amount_fen", "status")
+
+
+def paid_view(order: Mapping[str, Any]) -> dict[str, Any]:
+    """An order (`full_view`) as a payment answers it, however the payment went: its summary,
+    its lines, and who each commission line pays, at which level, how much, in which state;
+    the lines in the order the payment made them (their ids are time-ordered)."""
+    made = sorted(order["commissions"], key=lambda c: str(c["id"]))
+    return {
+        **{k: order[k] for k in SUMMARY_KEYS},
+        "lines": order["lines"],
+        "commissions": [{k: c[k] for k in PAID_COMMISSION_KEYS} for c in made],
+    }
+
+
 _replay_query = select(orders).where(
     orders.c.tenant_id == bindparam("t_id"), orders.c.idempotency_key == bindparam("key")
 )
@@ -163,6 +179,7 @@ def list_orders(
     if status is not None and status not in {s.value for s in OrderStatus}:
         raise InvalidInput("order_status_invalid", status=status)
     key = clean_key(idempotency_key)
+    after = checked_cursor(after, "ord")
     with ctx.db.read() as tx:
         query = select(orders).where(orders.c.tenant_id == ctx.tenant_id)
         if buyer_id is not None:

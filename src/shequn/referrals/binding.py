@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from shequn.context import Ctx
 from shequn.errors import Conflict, InvalidInput, NotFound
@@ -262,3 +262,18 @@ def binding_history(ctx: Ctx, *, member_id: str) -> list[dict[str, Any]]:
             .order_by(referral_bindings.c.occurred_at, referral_bindings.c.id)
         ).all()
     return [{k: v for k, v in r._mapping.items() if k != "tenant_id"} for r in rows]
+
+
+def forget_touches(
+    tx: Connection, tenant_id: str, *, phone: str | None, external_id: str | None
+) -> None:
+    """Delete the share touches recorded under a phone or an external id (personal data)."""
+    keys = [f"phone:{phone}"] if phone else []
+    keys += [f"external:{external_id}"] if external_id else []
+    if keys:
+        tx.execute(
+            delete(referral_touches).where(
+                referral_touches.c.tenant_id == tenant_id,
+                referral_touches.c.visitor_key.in_(keys),
+            )
+        )

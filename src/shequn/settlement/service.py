@@ -22,14 +22,14 @@ from sqlalchemy import (
 from shequn.context import Ctx
 from shequn.db import JsonType, sql_time_ordered_id
 from shequn.distribution.tables import commission_lines
-from shequn.events.service import record_event
+from shequn.events.service import fan_out_recorded, record_event
 from shequn.events.tables import events
 from shequn.ids import new_id
 from shequn.ledger.rules import Purpose
 from shequn.ledger.service import member_account_sql
 from shequn.ledger.tables import accounts, journal_transactions, postings
 from shequn.locks import Lock, take
-from shequn.orders.tables import OPEN_AMOUNT, orders
+from shequn.orders.tables import OPEN_AMOUNT, orders, unpaid_sweeps
 from shequn.tenancy.repo import load_settings
 
 BATCH_SIZE = 2_000
@@ -45,8 +45,9 @@ def _order_events(
     tx: Connection, ctx: Ctx, order_ids: list[str], event_type: str, run_id: str
 ) -> None:
     now = ctx.clock.now()
-    tx.execute(
-        insert(events).from_select(
+    recorded = tx.execute(
+        insert(events)
+        .from_select(
             [
                 "tenant_id",
                 "id",
@@ -68,7 +69,9 @@ def _order_events(
                 literal(now, orders.c.created_at.type),
             ).where(orders.c.tenant_id == ctx.tenant_id, orders.c.id.in_(order_ids)),
         )
-    )
+        .returning(events.c.id)
+    ).scalars()
+    fan_out_recorded(tx, tenant_id=ctx.tenant_id, event_ids=list(recorded))
 
 
 def _auto_complete(tx: Connection, ctx: Ctx, days: int, run_id: str) -> int:
@@ -244,11 +247,61 @@ def _close_batch(
     return {"orders": len(ids), "lines": line_count, "released_fen": int(total)}
 
 
+def _cancel_unpaid(tx: Connection, ctx: Ctx, minutes: int, run_id: str) -> int:
+    """Cancel the orders left unpaid longer than `minutes`. Orders are scanned in id order
+    from where the last sweep stopped: the first order still unpaid but not yet due stops it
+    (later ids are younger), and the sweep resumes from there next time."""
+    t = ctx.tenant_id
+    now = ctx.clock.now()
+    due = now - timedelta(minutes=minutes)
+    mark = tx.execute(
+        select(unpaid_sweeps.c.swept_until).where(unpaid_sweeps.c.tenant_id == t)
+    ).scalar_one_or_none()
+    position = mark or ""
+    cancelled: list[str] = []
+    while True:
+        rows = tx.execute(
+            select(orders.c.id, orders.c.created_at)
+            .where(orders.c.tenant_id == t, orders.c.id > position, orders.c.status == "created")
+            .order_by(orders.c.id)
+            .limit(BATCH_SIZE)
+        ).all()
+        young = next((r for r in rows if r.created_at > due), None)
+        old = [r.id for r in rows if young is None or r.id < young.id]
+        if old:
+            take(tx, Lock.ORDERS)
+            cancelled += list(
+                tx.execute(
+                    update(orders)
+                    .where(orders.c.tenant_id == t, orders.c.id.in_(old))
+                    .where(orders.c.status == "created")
+                    .values(status="cancelled", cancelled_at=now, updated_at=now)
+                    .returning(orders.c.id)
+                ).scalars()
+            )
+            position = old[-1]
+        if young is not None or len(rows) < BATCH_SIZE:
+            break
+    if cancelled:
+        _order_events(tx, ctx, sorted(cancelled), "OrderCancelled", run_id)
+    if position and position != mark:
+        if mark is None:
+            tx.execute(insert(unpaid_sweeps).values(tenant_id=t, swept_until=position))
+        else:
+            tx.execute(
+                update(unpaid_sweeps)
+                .where(unpaid_sweeps.c.tenant_id == t)
+                .values(swept_until=position)
+            )
+    return len(cancelled)
+
+
 def run_settlement(ctx: Ctx) -> dict[str, Any]:
-    """Close every order whose after-sales window has passed and release its commissions.
-    Running it again at the same time changes nothing."""
+    """Cancel the orders left unpaid too long, close every order whose after-sales window has
+    passed and release its commissions. Running it again at the same time changes nothing."""
     run_id = new_id("stl")
     totals = {
+        "orders_cancelled": 0,
         "orders_completed": 0,
         "orders_closed": 0,
         "commissions_released": 0,
@@ -256,6 +309,8 @@ def run_settlement(ctx: Ctx) -> dict[str, Any]:
     }
     with ctx.db.transaction() as tx:
         settings = load_settings(tx, ctx.tenant_id)
+        totals["orders_cancelled"] = _cancel_unpaid(tx, ctx, settings.unpaid_cancel_minutes, run_id)
+    with ctx.db.transaction() as tx:
         totals["orders_completed"] = _auto_complete(tx, ctx, settings.auto_complete_days, run_id)
     while True:
         with ctx.db.transaction() as tx:
@@ -265,7 +320,7 @@ def run_settlement(ctx: Ctx) -> dict[str, Any]:
         totals["released_fen"] += batch["released_fen"]
         if batch["orders"] < BATCH_SIZE:
             break
-    if totals["orders_completed"] or totals["orders_closed"]:
+    if totals["orders_cancelled"] or totals["orders_completed"] or totals["orders_closed"]:
         with ctx.db.transaction() as tx:
             record_event(
                 tx,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shequn.errors import InvalidInput
 
@@ -27,6 +29,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset({Permission.READ, Permission.WRITE}),
     Role.READONLY: frozenset({Permission.READ}),
 }
+
+
+def least_role_for(permission: Permission) -> Role:
+    """The least role that has `permission` (the roles are ordered: readonly < operator <
+    owner)."""
+    for role in (Role.READONLY, Role.OPERATOR, Role.OWNER):
+        if permission in ROLE_PERMISSIONS[role]:
+            return role
+    raise ValueError(f"no role has {permission}")
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,10 @@ class TenantSettings:
     withdrawal_min_fen: int = 100
     withdrawal_fee_bp: int = 0
     withdrawal_auto_approve_max_fen: int = 50_000
+    withdrawal_daily_count_max: int = 3
+    withdrawal_daily_amount_max_fen: int = 500_000
+    unpaid_cancel_minutes: int = 30
+    time_zone: str = "Asia/Shanghai"
     stage_criteria: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_STAGE_CRITERIA))
     active_plan_id: str | None = None
     tiers_version: int = 0
@@ -92,7 +107,21 @@ _INT_BOUNDS: dict[str, tuple[int, int]] = {
     "withdrawal_min_fen": (0, 10**11),
     "withdrawal_fee_bp": (0, 5_000),
     "withdrawal_auto_approve_max_fen": (0, 10**11),
+    "withdrawal_daily_count_max": (1, 1_000),
+    "withdrawal_daily_amount_max_fen": (0, 10**12),
+    "unpaid_cancel_minutes": (1, 60 * 24 * 30),
 }
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone this system knows (e.g. Asia/Shanghai)."""
+    if not 1 <= len(name) <= 64 or name.startswith("/") or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def _require_int(name: str, value: Any, low: int, high: int) -> int:
@@ -112,6 +141,10 @@ def validate_settings_patch(patch: dict[str, Any]) -> dict[str, Any]:
         elif name == "compliance_profile":
             if value not in COMPLIANCE_PROFILES:
                 raise InvalidInput("setting_invalid", field=name)
+            columns[name] = value
+        elif name == "time_zone":
+            if not isinstance(value, str) or not is_time_zone(value):
+                raise InvalidInput("time_zone_invalid", time_zone=str(value))
             columns[name] = value
         elif name == "locale":
             if value not in ("zh_CN", "en"):
@@ -151,3 +184,10 @@ def validate_settings_patch(patch: dict[str, Any]) -> dict[str, Any]:
         else:
             raise InvalidInput("setting_unknown", field=name)
     return columns
+
+
+def local_day_start(at: datetime, time_zone: str) -> datetime:
+    """The start (in UTC) of the day `at` falls in, in the tenant's time zone."""
+    local = at.astimezone(ZoneInfo(time_zone))
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start.astimezone(UTC)

@@ -8,7 +8,7 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from shequn.clock import Clock
 from shequn.context import Ctx
@@ -65,8 +65,19 @@ def create_tenant(*, db: Database, clock: Clock, name: str, actor: str = "cli") 
 
 
 def list_tenants(*, db: Database) -> list[dict[str, Any]]:
+    """Every tenant with its time zone (a person reads its dates there)."""
+    query = (
+        select(
+            tenants,
+            func.coalesce(tenant_settings.c.time_zone, TenantSettings.time_zone).label("time_zone"),
+        )
+        .select_from(
+            tenants.outerjoin(tenant_settings, tenant_settings.c.tenant_id == tenants.c.tenant_id)
+        )
+        .order_by(tenants.c.created_at)
+    )
     with db.read() as tx:
-        rows = tx.execute(select(tenants).order_by(tenants.c.created_at)).all()
+        rows = tx.execute(query).all()
     return [dict(r._mapping) for r in rows]
 
 

@@ -53,12 +53,33 @@ tenant_settings = Table(
     Column("withdrawal_min_fen", Fen, nullable=False, default=100),
     Column("withdrawal_fee_bp", Integer, nullable=False, default=0),
     Column("withdrawal_auto_approve_max_fen", Fen, nullable=False, default=50_000),
+    # Beyond these per member and day, withdrawals wait for an operator's approval.
+    Column(
+        "withdrawal_daily_count_max", Integer, nullable=False, default=3, server_default=text("3")
+    ),
+    Column(
+        "withdrawal_daily_amount_max_fen",
+        Fen,
+        nullable=False,
+        default=500_000,
+        server_default=text("500000"),
+    ),
+    # An order unpaid this long is cancelled by the sweep.
+    Column("unpaid_cancel_minutes", Integer, nullable=False, default=30, server_default=text("30")),
+    # The tenant's days and months (settlement cut-offs, daily limits, reports) are local here.
+    Column(
+        "time_zone",
+        String(64),
+        nullable=False,
+        default="Asia/Shanghai",
+        server_default=text("'Asia/Shanghai'"),
+    ),
     Column("stage_criteria", JsonType, nullable=False),
     Column("active_plan_id", Id, nullable=True),
-    # Bumped on every tier change, so processes can cache the tier list safely.
+    # Moved by the database on every tier change, so that a copy of the tier list is known stale.
     Column("tiers_version", Integer, nullable=False, default=0),
-    # Bumped on every change of the row (tiers included), so that a process can tell whether
-    # the settings it read earlier are still current.
+    # Moved by the database on every change of the row (tiers included), so that a process can
+    # tell whether the settings it read earlier are still current.
     Column("version", Integer, nullable=False, default=0, server_default=text("0")),
     Column("updated_at", UTCDateTime(), nullable=False),
     PrimaryKeyConstraint("tenant_id"),

@@ -53,3 +53,16 @@ def quote_withdrawal(
     if net <= 0:
         raise InvalidInput("withdrawal_fee_exceeds_amount", fee_fen=fee)
     return WithdrawalQuote(amount_fen, fee, net, amount_fen <= auto_approve_max_fen)
+
+
+def within_daily_limits(
+    amount_fen: int,
+    *,
+    earlier_today: int,
+    earlier_today_fen: int,
+    count_max: int,
+    amount_max_fen: int,
+) -> bool:
+    """Whether one more withdrawal of `amount_fen` stays within the member's daily limits,
+    given its withdrawals earlier the same (local) day; beyond them an operator approves."""
+    return earlier_today + 1 <= count_max and earlier_today_fen + amount_fen <= amount_max_fen

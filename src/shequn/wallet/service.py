@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, case, delete, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from shequn.context import Ctx
 from shequn.distribution.tables import commission_lines, withdrawal_allocations
 from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import Event, record_events
-from shequn.ids import new_id
+from shequn.ids import checked_cursor, new_id
 from shequn.ledger.rules import Posting, Purpose, brand_account, member_account, system_account
 from shequn.ledger.service import (
     debit_if_covered,
@@ -23,7 +23,13 @@ from shequn.locks import Lock, take
 from shequn.members.repo import require_member
 from shequn.money import MAX_AMOUNT_FEN
 from shequn.tenancy.repo import load_settings
-from shequn.wallet.rules import WithdrawalStatus, next_withdrawal_status, quote_withdrawal
+from shequn.tenancy.rules import local_day_start
+from shequn.wallet.rules import (
+    WithdrawalStatus,
+    next_withdrawal_status,
+    quote_withdrawal,
+    within_daily_limits,
+)
 from shequn.wallet.tables import withdrawals
 
 
@@ -213,8 +219,28 @@ def request_withdrawal(
             if not debit_if_covered(
                 tx, tenant_id=ctx.tenant_id, account_id=available, amount=amount_fen
             ):
-                raise Conflict("insufficient_funds", amount_fen=amount_fen)
-            status = WithdrawalStatus.APPROVED if quote.auto_approve else WithdrawalStatus.REQUESTED
+                balances = member_balances(tx, tenant_id=ctx.tenant_id, member_id=member_id)
+                raise Conflict(
+                    "insufficient_funds",
+                    amount_fen=amount_fen,
+                    available_fen=balances[Purpose.WALLET_AVAILABLE],
+                )
+            earlier = tx.execute(
+                select(func.count(), func.coalesce(func.sum(withdrawals.c.amount_fen), 0)).where(
+                    withdrawals.c.tenant_id == ctx.tenant_id,
+                    withdrawals.c.member_id == member_id,
+                    withdrawals.c.requested_at >= local_day_start(now, settings.time_zone),
+                    withdrawals.c.status.not_in(("rejected", "failed")),
+                )
+            ).one()
+            auto_approve = quote.auto_approve and within_daily_limits(
+                amount_fen,
+                earlier_today=int(earlier[0]),
+                earlier_today_fen=int(earlier[1]),
+                count_max=settings.withdrawal_daily_count_max,
+                amount_max_fen=settings.withdrawal_daily_amount_max_fen,
+            )
+            status = WithdrawalStatus.APPROVED if auto_approve else WithdrawalStatus.REQUESTED
             tx.execute(
                 insert(withdrawals).values(
                     tenant_id=ctx.tenant_id,
@@ -226,9 +252,9 @@ def request_withdrawal(
                     status=status.value,
                     payout_id=new_id("po"),
                     idempotency_key=key,
-                    decided_by="auto" if quote.auto_approve else None,
+                    decided_by="auto" if auto_approve else None,
                     requested_at=now,
-                    approved_at=now if quote.auto_approve else None,
+                    approved_at=now if auto_approve else None,
                 )
             )
             post_transaction(
@@ -256,7 +282,7 @@ def request_withdrawal(
                     {"member_id": member_id, "amount_fen": amount_fen, "fee_fen": quote.fee_fen},
                 )
             ]
-            if quote.auto_approve:
+            if auto_approve:
                 items.append(
                     Event("WithdrawalApproved", "withdrawal", withdrawal_id, {"by": "auto"})
                 )
@@ -438,6 +464,7 @@ def list_withdrawals(
         raise InvalidInput("limit_out_of_range", low=1, high=500)
     if status is not None and status not in {s.value for s in WithdrawalStatus}:
         raise InvalidInput("withdrawal_status_invalid", status=status)
+    after = checked_cursor(after, "wd")
     with ctx.db.read() as tx:
         query = select(withdrawals).where(withdrawals.c.tenant_id == ctx.tenant_id)
         if member_id is not None:

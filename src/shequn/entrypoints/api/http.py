@@ -15,11 +15,11 @@ import email.message
 import functools
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, model_validator
@@ -29,9 +29,11 @@ from shequn.clock import Clock
 from shequn.config import Settings
 from shequn.context import Ctx
 from shequn.db import Database
+from shequn.entrypoints.api.shapes import ERROR_STATUSES, ErrorOut
 from shequn.errors import Forbidden, Unauthorized
+from shequn.i18n import translate
 from shequn.snapshot import Snapshot
-from shequn.tenancy.rules import Permission, Principal
+from shequn.tenancy.rules import Permission, Principal, least_role_for
 from shequn.tenancy.service import authenticate, cached_principal
 
 API_PREFIX = "/api/v1"
@@ -119,7 +121,11 @@ async def authorize(request: Request, permission: Permission) -> Ctx:
     """The context of a request whose key has `permission`."""
     who = await principal(request)
     if not who.can(permission):
-        raise Forbidden("permission_denied", permission=permission.value, role=who.role.value)
+        raise Forbidden(
+            "permission_denied",
+            role=who.role.value,
+            needed=translate(f"role.needs.{least_role_for(permission).value}"),
+        )
     state = app_state(request)
     return Ctx(
         db=state.db,
@@ -162,6 +168,95 @@ def bearer_security(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+def docstring_parts(doc: str | None) -> tuple[str, str]:
+    """(summary, description) of a route's docstring: its first paragraph, on one line, and
+    the rest."""
+    head, _, rest = inspect.cleandoc(doc or "").partition("\n\n")
+    return " ".join(head.split()), rest.strip()
+
+
+def describe_operations(schema: dict[str, Any], routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """Give each operation of an OpenAPI document its route's docstring: the first paragraph
+    as its summary, the rest as its description (a route's own `summary=` stays)."""
+    paths = schema.get("paths", {})
+    for route in routes:
+        if not isinstance(route, APIRoute) or not route.include_in_schema or route.summary:
+            continue
+        summary, description = docstring_parts(route.endpoint.__doc__)
+        if not summary:
+            continue
+        for method in route.methods or ():
+            operation = paths.get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            operation["summary"] = summary
+            if description:
+                operation["description"] = description
+            else:
+                operation.pop("description", None)
+    return schema
+
+
+_REF_TEMPLATE = "#/components/schemas/{model}"
+# What FastAPI documents for a request that fails validation, which this API never answers.
+_FASTAPI_VALIDATION = ("HTTPValidationError", "ValidationError")
+# What any request may be refused with before it reaches a route (`EdgeMiddleware`).
+_EDGE_STATUSES = ("400", "413")
+
+
+def error_responses(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document the answer of every refused request (`ErrorOut`) for each status an operation
+    may be refused with, in place of FastAPI's own validation error, which the API never
+    answers. A response an operation declares itself stays."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    error = ErrorOut.model_json_schema(mode="serialization", ref_template=_REF_TEMPLATE)
+    for name, definition in error.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    components.setdefault(ErrorOut.__name__, error)
+    ref = {"$ref": _REF_TEMPLATE.format(model=ErrorOut.__name__)}
+    fastapi_refs = [{"$ref": _REF_TEMPLATE.format(model=name)} for name in _FASTAPI_VALIDATION]
+    for path, operations in schema.get("paths", {}).items():
+        statuses = (
+            ERROR_STATUSES
+            if path.startswith(API_PREFIX + "/")
+            else {s: ERROR_STATUSES[s] for s in _EDGE_STATUSES}
+        )
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status in sorted({*statuses, *responses}):
+                declared = responses.get(status)
+                shown = (declared or {}).get("content", {}).get("application/json", {})
+                fastapis = shown.get("schema") in fastapi_refs
+                if fastapis or (declared is None and status in statuses):
+                    responses[status] = {
+                        "description": ERROR_STATUSES[status],
+                        "content": {"application/json": {"schema": ref}},
+                    }
+    for name in _FASTAPI_VALIDATION:
+        components.pop(name, None)
+    return schema
+
+
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
+
+
+def integer_bounds(node: Any) -> Any:
+    """An OpenAPI document with the bounds of integer fields as integers (FastAPI's model of
+    the document reads every bound as a float: `maximum: 500.0`)."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for key in _BOUNDS:
+                value = node.get(key)
+                if isinstance(value, float) and value.is_integer():
+                    node[key] = int(value)
+        for value in node.values():
+            integer_bounds(value)
+    elif isinstance(node, list):
+        for value in node:
+            integer_bounds(value)
+    return node
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"code": code, "message": message, **extra}
 
@@ -182,21 +277,32 @@ class LeanRoute(Route):
 
 
 def lean_post(
-    router: APIRouter, path: str, *, body: type[BaseModel], status_code: int = 200
+    router: APIRouter,
+    path: str,
+    *,
+    body: type[BaseModel],
+    response: type[BaseModel],
+    status_code: int = 200,
+    parameters: Mapping[str, Any] | None = None,
+    responses: dict[int | str, dict[str, Any]] | None = None,
 ) -> Callable[[LeanEndpoint], LeanEndpoint]:
     """A POST route that reads its own body (`read_body`, `validate_body`) and returns encoded
-    JSON (`json_response`); path parameters are in `request.path_params`."""
+    JSON (`json_response`); path parameters are in `request.path_params`. The document shows
+    `response` as its answer (the answer is not validated against it: the schemathesis run
+    checks that it matches), each path parameter as `parameters` declares it (a `Path(...)`),
+    and any other answer in `responses`, as for a plain route."""
 
     def register(endpoint: LeanEndpoint) -> LeanEndpoint:
         full_path = router.prefix + path
         route = LeanRoute(full_path, endpoint, methods=["POST"], name=endpoint.__name__)
         route.documented = APIRoute(
             full_path,
-            _signature_for_docs(endpoint, full_path, body),
+            _signature_for_docs(endpoint, full_path, body, response, parameters or {}),
             methods=["POST"],
             status_code=status_code,
             tags=list(router.tags),
             name=endpoint.__name__,
+            responses=responses,
         )
         router.routes.append(route)
         return endpoint
@@ -205,21 +311,30 @@ def lean_post(
 
 
 def _signature_for_docs(
-    endpoint: LeanEndpoint, path: str, body: type[BaseModel]
-) -> Callable[..., dict[str, Any]]:
+    endpoint: LeanEndpoint,
+    path: str,
+    body: type[BaseModel],
+    response: type[BaseModel],
+    declared: Mapping[str, Any],
+) -> Callable[..., Any]:
     """A callable that only describes the lean endpoint to FastAPI's OpenAPI generator: its
-    path parameters, its body model, a JSON object as its answer. It is never called."""
+    path parameters, its body model, its answer's model. It is never called."""
 
-    def described(**_: Any) -> dict[str, Any]:
+    def described(**_: Any) -> Any:
         raise NotImplementedError("documentation only")
 
     names = [part[1:-1] for part in path.split("/") if part.startswith("{")]
     parameters = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str) for name in names
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Annotated[str, declared[name]] if name in declared else str,
+        )
+        for name in names
     ]
     parameters.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=body))
     described.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        parameters, return_annotation=dict[str, Any]
+        parameters, return_annotation=response
     )
     described.__name__ = endpoint.__name__
     described.__doc__ = endpoint.__doc__
@@ -281,6 +396,9 @@ async def read_body(request: Request, model: type[M]) -> M | RawBody:
                         }
                     ]
                 ) from exc
+            except ValueError as exc:
+                # Not text at all (bytes that are no UTF-8): FastAPI answers 400 for it.
+                raise HTTPException(400, "There was an error parsing the body") from exc
     return RawBody(raw, data)
 
 
