@@ -2,33 +2,42 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, select
 
 from shequn.errors import NotFound
 from shequn.snapshot import Snapshot
 from shequn.tenancy.rules import TenantSettings
-from shequn.tiers.rules import TierSpec
+from shequn.tiers.rules import NEVER, Demotion, DemotionMode, TierSpec, parse_criteria
 from shequn.tiers.tables import tiers
 
 
+def tier_from_row(row: Any) -> TierSpec:
+    criteria = None if row.criteria is None else parse_criteria(row.criteria)
+    return TierSpec(
+        id=row.id,
+        name=row.name,
+        rank=row.rank,
+        discount_bp=row.discount_bp,
+        may_distribute=row.may_distribute,
+        points_multiplier_bp=row.points_multiplier_bp,
+        service_tags=tuple(row.service_tags or ()),
+        criteria=criteria,
+        demotion=Demotion(
+            DemotionMode(row.demotion_mode), row.demotion_buffer_bp, row.demotion_hold_days
+        )
+        if row.demotion_mode == DemotionMode.WINDOWED.value
+        else NEVER,
+    )
+
+
 def load_tiers(tx: Connection, tenant_id: str) -> list[TierSpec]:
+    """The tenant's tiers, lowest rank first."""
     rows = tx.execute(
         select(tiers).where(tiers.c.tenant_id == tenant_id).order_by(tiers.c.rank)
     ).all()
-    return [
-        TierSpec(
-            id=r.id,
-            name=r.name,
-            rank=r.rank,
-            discount_bp=r.discount_bp,
-            may_distribute=r.may_distribute,
-            upgrade_spend_fen=r.upgrade_spend_fen,
-            upgrade_single_order_fen=r.upgrade_single_order_fen,
-            upgrade_product_sku=r.upgrade_product_sku,
-            upgrade_team_headcount=r.upgrade_team_headcount,
-        )
-        for r in rows
-    ]
+    return [tier_from_row(r) for r in rows]
 
 
 def tiers_at(snapshot: Snapshot, tx: Connection, settings: TenantSettings) -> list[TierSpec]:
