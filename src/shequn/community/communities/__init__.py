@@ -1,0 +1,1 @@
+"""Communities (人 命 器 仪 场 领), their members and venues."""

@@ -1,0 +1,1 @@
+"""Dunbar-capped groups: placement by policy, join codes, split and import."""

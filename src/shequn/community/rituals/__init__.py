@@ -1,0 +1,1 @@
+"""Rituals (仪): welcome messages, badges and titles, certificates, and the chronicle."""

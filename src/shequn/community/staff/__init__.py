@@ -1,0 +1,1 @@
+"""The staff-account matrix: accounts, assignment by policy, handover on exit."""
