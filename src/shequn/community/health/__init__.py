@@ -1,0 +1,2 @@
+"""Group health: active ratio, silent and drifting members, message concentration and
+customer messages left unanswered beyond the reply-time SLA; alerts."""
