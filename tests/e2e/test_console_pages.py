@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -669,3 +670,43 @@ def test_an_import_is_checked_row_by_row_and_a_bad_file_changes_nothing(site, db
     assert "X-Refused" not in checked.headers
     assert 'id="report"' in checked.text
     assert contents(db, brand.tenant_id) == before
+
+
+def test_a_settlement_run_from_the_console_grants_the_sharing_rewards(
+    site,  # type: ignore[no-untyped-def]
+    db: Database,
+) -> None:
+    client, _, _, clock = site
+    brand = build_brand(db, clock, "分享结算")  # a tenant of its own: this test changes it
+    key = {"Authorization": f"Bearer {brand.api_key}"}
+
+    def api(path: str, body: dict[str, object] | None = None) -> dict[str, Any]:
+        response = client.post(f"/api/v1{path}", json=body or {}, headers=key)
+        assert response.status_code in (200, 201), response.text
+        return dict(response.json())
+
+    ctx = Ctx(db=db, clock=clock, tenant_id=brand.tenant_id, actor="test")
+    create_product(ctx, sku="SHARE-1", name="分享款", price_fen=10_000, ladder_role="core")
+    api(
+        "/sharing-programs", {"name": "分享返现", "sharer_reward": "cashback", "cashback_bp": 1_000}
+    )
+    sharer = api("/members", {"name": "分享人"})["id"]
+    link = {"member_id": sharer, "target_type": "product", "target_id": "SHARE-1"}
+    code = api("/share-links", link)["code"]
+    friend = api(f"/share-links/{code}/members", {"name": "朋友"})["id"]
+    order = api(
+        "/orders",
+        {"buyer_id": friend, "lines": [{"sku": "SHARE-1", "quantity": 1}], "share_code": code},
+    )
+    api(
+        f"/orders/{order['id']}/pay", {"provider_txn_id": "wx-s1", "amount_fen": order["total_fen"]}
+    )
+    api(f"/orders/{order['id']}/ship")
+    api(f"/orders/{order['id']}/complete")
+    clock.advance(days=1)
+    log_in(client, brand.logins["operator"])
+    response = client.post("/console/settlement", data={"csrf_token": csrf(client, "/console/")})
+    assert response.status_code in (200, 303), response.text
+    client.cookies.clear()
+    rewards = client.get(f"/api/v1/sharing-rewards?member_id={sharer}", headers=key).json()
+    assert [(r["status"], r["amount_fen"]) for r in rewards["items"]] == [("granted", 1_000)]

@@ -23,6 +23,7 @@ from shequn.entrypoints.web.kit import (
     submitted,
 )
 from shequn.errors import DomainError, InvalidInput
+from shequn.flows.growth_settlement import settle_with_growth
 from shequn.i18n import translate
 from shequn.insights.console_money import recent_events
 from shequn.money import format_yuan
@@ -30,7 +31,6 @@ from shequn.orders.refunds import refund_order
 from shequn.orders.rules import OrderStatus
 from shequn.orders.transitions import cancel_order, complete_order, ship_order
 from shequn.orders.views import get_order, list_orders
-from shequn.settlement.service import run_settlement
 
 router = APIRouter(include_in_schema=False)
 
@@ -150,7 +150,7 @@ async def settlement_run(request: Request) -> Response:
     await submitted(who)
 
     def settle(ctx: Ctx) -> dict[str, Any]:
-        return run_settlement(ctx)
+        return settle_with_growth(ctx)
 
     result = await who.run(settle)
     return redirect(
