@@ -6,6 +6,7 @@ growth endpoint refusing bad input with a code and changing nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -415,6 +416,28 @@ def test_points_expire_from_the_command_line(
     assert '"points_expired": 70' in result.output
     points = _get(client, keys, f"/members/{member}/points")
     assert points["balance"] == 30
+    # from cron, for every tenant at once; one of the two options is needed
+    other = make_tenant("另一品牌")
+    theirs = _post(client, other, "/members", {"name": "会员"})["id"]
+    clock.advance(days=-400)
+    award_points(
+        Ctx(db=db, clock=clock, tenant_id=other.tenant_id, actor="test"),
+        member_id=theirs,
+        rule="manual",
+        ref="old",
+        points=40,
+    )
+    clock.advance(days=400)
+    every = CliRunner().invoke(
+        app, ["points", "expire", "--all-tenants", "--database-url", url, "--json"]
+    )
+    assert every.exit_code == 0, every.output
+    by_tenant = {item["tenant_id"]: item for item in json.loads(every.stdout)}
+    assert by_tenant[other.tenant_id]["points_expired"] == 40
+    assert by_tenant[keys.tenant_id]["points_expired"] == 0
+    assert _get(client, other, f"/members/{theirs}/points")["balance"] == 0
+    neither = CliRunner().invoke(app, ["points", "expire", "--database-url", url])
+    assert neither.exit_code == 2
 
 
 # --- bad input changes nothing -------------------------------------------------------------

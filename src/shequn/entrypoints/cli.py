@@ -183,6 +183,27 @@ def _on_tenant(
         _fail(exc)
 
 
+def _on_every_tenant(
+    url: str | None, use_case: Callable[[Ctx], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Run one use case for every tenant, each in its own transaction so that one tenant's
+    trouble does not hold up the others: `{tenant_id, **result}`, or `{tenant_id, error,
+    message}` for a tenant whose use case was refused."""
+    from shequn.tenancy.service import list_tenants
+
+    results: list[dict[str, Any]] = []
+    with _database(url) as db:
+        for row in list_tenants(db=db):
+            ctx = Ctx(db=db, clock=SystemClock(), tenant_id=row["tenant_id"], actor="cli")
+            try:
+                results.append({"tenant_id": ctx.tenant_id, **retrying(use_case, ctx)})
+            except DomainError as exc:
+                results.append(
+                    {"tenant_id": ctx.tenant_id, "error": exc.code, "message": _error_text(exc)}
+                )
+    return results
+
+
 def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"shequn {__version__}")
@@ -357,7 +378,6 @@ def settle(
 ) -> None:
     """Close orders past the after-sales window and release their commissions."""
     from shequn.flows.growth_settlement import settle_with_growth as run_settlement
-    from shequn.tenancy.service import list_tenants
 
     if (tenant is None) == (not all_tenants):
         err_console.print(f"[red]{_t('cli.settle_target')}[/red]")
@@ -369,19 +389,8 @@ def settle(
         else:
             console.print(_settled_line(result))
         return
-    # Every tenant in its own transaction: one tenant's trouble does not hold up the others.
-    results: list[dict[str, Any]] = []
-    failed = 0
-    with _database(database_url) as db:
-        for row in list_tenants(db=db):
-            ctx = Ctx(db=db, clock=SystemClock(), tenant_id=row["tenant_id"], actor="cli")
-            try:
-                results.append({"tenant_id": ctx.tenant_id, **run_settlement(ctx)})
-            except DomainError as exc:
-                failed += 1
-                results.append(
-                    {"tenant_id": ctx.tenant_id, "error": exc.code, "message": _error_text(exc)}
-                )
+    results = _on_every_tenant(database_url, run_settlement)
+    failed = sum(1 for item in results if "error" in item)
     if as_json:
         _print_json(results)
     else:
@@ -645,7 +654,12 @@ app.add_typer(community_app(group=_Group, command=_Command, on_tenant=_on_tenant
 app.add_typer(
     community_ops_app(group=_Group, command=_Command, on_tenant=_on_tenant), name="community-ops"
 )
-app.add_typer(points_app(group=_Group, command=_Command, on_tenant=_on_tenant), name="points")
+app.add_typer(
+    points_app(
+        group=_Group, command=_Command, on_tenant=_on_tenant, on_every_tenant=_on_every_tenant
+    ),
+    name="points",
+)
 
 
 def main() -> None:
