@@ -38,7 +38,8 @@ from shequn.growth.points.service import (
 )
 from shequn.growth.settings.service import update_growth_settings
 from shequn.growth.sharing.service import create_program, list_rewards
-from shequn.growth.stock.service import agent_stock, buy_back, place_stock_order
+from shequn.growth.stock.service import agent_stock, buy_back, overstocked_in, place_stock_order
+from shequn.insights.console_community import open_alerts
 from shequn.ledger.rules import stock_account
 from shequn.ledger.service import verify_ledger_of
 from shequn.ledger.tables import accounts, postings
@@ -182,6 +183,38 @@ def test_a_stock_order_above_the_cover_limit_changes_nothing(ctx: Ctx) -> None:
     assert refused.value.params["cover_days"] == "90.0"
     assert _stock_units(ctx, agent, product_id) == 0
     assert agent_stock(ctx, member_id=agent)["products"] == []
+
+
+def test_stock_that_outlasts_its_sales_is_listed_as_hoarding(ctx: Ctx) -> None:
+    agent, product_id = _agent_shop(ctx)
+    update_growth_settings(ctx, patch={"new_agent_monthly_sales": 30, "stock_cover_limit_days": 60})
+    place_stock_order(
+        ctx,
+        member_id=agent,
+        lines=[{"sku": "CORE-1", "quantity": 60}],
+        provider_txn_id="within",
+        amount_fen=300_000,
+    )
+
+    def listed() -> list[dict[str, Any]]:
+        with ctx.db.read() as tx:
+            return overstocked_in(tx, ctx.tenant_id, ctx.clock.now())
+
+    assert listed() == []  # 60 days of cover at the new-agent default: within the limit
+    assert open_alerts(ctx)["overstocked"] == 0
+    # a month later nothing has sold: its own sales (none) measure it now
+    assert isinstance(ctx.clock, ManualClock)
+    ctx.clock.advance(days=31)
+    assert listed() == [
+        {
+            "member_id": agent,
+            "product_id": product_id,
+            "units": 60,
+            "cover_days": "∞",
+            "cover_tenths": None,
+        }
+    ]
+    assert open_alerts(ctx)["overstocked"] == 1
 
 
 def test_a_first_stock_order_minimum_is_enforced_when_the_tenant_sets_one(ctx: Ctx) -> None:

@@ -20,6 +20,7 @@ from shequn.community.tables import (
 from shequn.context import Ctx
 from shequn.errors import NotFound
 from shequn.growth.holds.tables import holds
+from shequn.growth.stock.service import overstocked_in
 from shequn.growth.stock.tables import stock_buybacks, stock_orders
 from shequn.ids import checked_cursor
 from shequn.insights.console_scope import assigned_member_ids
@@ -282,9 +283,11 @@ def recent_certificates(ctx: Ctx, *, limit: int = 20) -> list[dict[str, Any]]:
 
 def open_alerts(ctx: Ctx) -> dict[str, int]:
     """What waits for an operator beyond money: fraud holds not yet decided (and what they
-    withhold), and groups over their cap."""
+    withhold), groups over their cap, community alerts, and agents holding more stock than
+    they sell within the cover limit."""
     h, g = holds.c, groups.c
     with ctx.db.read() as tx:
+        overstocked = overstocked_in(tx, ctx.tenant_id, ctx.clock.now())
         held, held_fen = tx.execute(
             select(func.count(), func.coalesce(func.sum(h.amount_fen), 0)).where(
                 h.tenant_id == ctx.tenant_id, h.status == "held"
@@ -308,6 +311,7 @@ def open_alerts(ctx: Ctx) -> dict[str, int]:
         "oversize_groups": int(oversize),
         "crisis": int(kinds.get("crisis", 0)),
         "group_alerts": int(sum(n for k, n in kinds.items() if k != "crisis")),
+        "overstocked": len({o["member_id"] for o in overstocked}),
     }
 
 

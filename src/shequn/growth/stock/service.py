@@ -543,3 +543,76 @@ def agent_stock(ctx: Ctx, *, member_id: str) -> dict[str, Any]:
         "own_sale_proceeds_fen": int(proceeds),
         "products": items,
     }
+
+
+def overstocked_in(tx: Connection, tenant_id: str, now: datetime) -> list[dict[str, Any]]:
+    """Agents holding more of a product than they sell within the tenant's cover limit (or
+    stock that has not sold at all in 30 days once they are past the new-agent default):
+    stock rotting in their hands, for an operator to talk to them or buy it back. Three
+    set-based reads whatever the number of agents, most days of cover first."""
+    growth = load_growth_settings(tx, tenant_id)
+    held = tx.execute(
+        select(
+            stock_lots.c.member_id,
+            stock_lots.c.product_id,
+            func.min(stock_lots.c.purchased_at).label("first"),
+        )
+        .where(stock_lots.c.tenant_id == tenant_id)
+        .group_by(stock_lots.c.member_id, stock_lots.c.product_id)
+    ).all()
+    if not held:
+        return []
+    ids = {stock_account(r.member_id, r.product_id): r for r in held}
+    balances = dict(
+        tx.execute(
+            select(accounts.c.id, accounts.c.balance).where(
+                accounts.c.tenant_id == tenant_id,
+                accounts.c.id.in_(sorted(ids)),
+                accounts.c.balance > 0,
+            )
+        ).all()
+    )
+    sold = (
+        dict(
+            tx.execute(
+                select(postings.c.account_id, func.coalesce(func.sum(-postings.c.amount), 0))
+                .select_from(
+                    postings.join(
+                        journal_transactions,
+                        (journal_transactions.c.tenant_id == postings.c.tenant_id)
+                        & (journal_transactions.c.id == postings.c.transaction_id),
+                    )
+                )
+                .where(
+                    postings.c.tenant_id == tenant_id,
+                    postings.c.account_id.in_(sorted(balances)),
+                    postings.c.occurred_at >= now - timedelta(days=HISTORY_DAYS),
+                    journal_transactions.c.kind == "stock_drawn",
+                )
+                .group_by(postings.c.account_id)
+            ).all()
+        )
+        if balances
+        else {}
+    )
+    found = []
+    for account_id, balance in balances.items():
+        row = ids[account_id]
+        monthly = monthly_sales(
+            int(sold.get(account_id, 0)),
+            first_purchase_at=row.first,
+            now=now,
+            default=growth.new_agent_monthly_sales,
+        )
+        cover = cover_tenths(int(balance), monthly)
+        if cover is None or cover > growth.stock_cover_limit_days * 10:
+            found.append(
+                {
+                    "member_id": row.member_id,
+                    "product_id": row.product_id,
+                    "units": int(balance),
+                    "cover_days": shown_days(cover),
+                    "cover_tenths": cover,
+                }
+            )
+    return sorted(found, key=lambda f: (f["cover_tenths"] is not None, -(f["cover_tenths"] or 0)))
