@@ -392,6 +392,37 @@ def test_a_self_referral_is_held_and_an_operator_releases_it_once(
 # --- the command line ----------------------------------------------------------------------
 
 
+def test_a_click_on_a_share_link_binds_the_visitor_who_registers_later(
+    client: TestClient, make_tenant: Callable[[str], TenantKeys], db: Database
+) -> None:
+    keys = make_tenant("点击绑定")
+    _shop(client, keys)
+    templates = {"product": SHOP + "/p/{target_id}?v={visitor}"}
+    _patch = client.patch(
+        f"{API}/growth-settings", json={"share_url_templates": templates}, headers=keys.owner
+    )
+    expect(_patch, 200)
+    sharer = _post(client, keys, "/members", {"name": "分享人"})["id"]
+    link = {"member_id": sharer, "target_type": "product", "target_id": "CORE-1"}
+    code = _post(client, keys, "/share-links", link)["code"]
+    with TestClient(client.app) as browser:
+        followed = browser.get(f"/s/{code}", follow_redirects=False)
+    visitor = followed.headers["location"].rsplit("v=", 1)[1]
+    # a malformed visitor id is refused and changes nothing
+    before = contents(db, keys.tenant_id)
+    bad = client.post(
+        f"{API}/members", json={"name": "朋友", "visitor": "x" * 15}, headers=keys.owner
+    )
+    assert error_of(bad) == (422, "visitor_invalid")
+    assert contents(db, keys.tenant_id) == before
+    # the shop registers the friend naming the visitor id its page received: the click binds
+    friend = _post(client, keys, "/members", {"name": "朋友", "visitor": visitor})
+    assert friend["referrer_id"] == sharer
+    assert _get(client, keys, f"/members/{friend['id']}/channel")["channel"]["code"] == code
+    # a registration without it is bound to nobody
+    assert _post(client, keys, "/members", {"name": "路人"})["referrer_id"] is None
+
+
 def test_points_expire_from_the_command_line(
     client: TestClient, make_tenant: Callable[[str], TenantKeys], db: Database, clock: ManualClock
 ) -> None:

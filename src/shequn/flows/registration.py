@@ -23,7 +23,13 @@ from shequn.members.service import (
     member_view,
     open_member,
 )
-from shequn.referrals.binding import bind_by_policy, parse_source, save_touch
+from shequn.referrals.binding import (
+    bind_by_policy,
+    claim_visitor_touches,
+    parse_source,
+    save_touch,
+    visitor_key,
+)
 from shequn.referrals.tree import insert_root
 from shequn.tenancy.repo import load_settings
 from shequn.tiers.repo import require_tier
@@ -40,13 +46,18 @@ def create_member(
     scene: str | None = None,
     tags: Sequence[str] | None = None,
     tier_id: str | None = None,
+    visitor: str | None = None,
 ) -> dict[str, Any]:
-    """Register a member. An explicit referrer counts as a touch now; the tenant's binding
-    policy (first/last touch, window, trigger) then decides who the member is bound to."""
+    """Register a member. An explicit referrer counts as a touch now, and so do the share
+    links the member's browser followed (`visitor`, the id their redirect named); the
+    tenant's binding policy (first/last touch, window, trigger) then decides who the member
+    is bound to."""
     member_name = clean_name(name)
     clean_phone = normalise_phone(phone) if phone is not None else None
     clean_external = clean_external_id(external_id)
     member_tags = clean_tags(tags)
+    if visitor is not None:
+        visitor_key(visitor)  # refused before anything is written
     binding_source = parse_source(source)
     member_id = new_id("mem")
     now = ctx.clock.now()
@@ -98,6 +109,10 @@ def create_member(
                     source=binding_source.value,
                     scene=scene,
                     at=now,
+                )
+            if visitor is not None:
+                claim_visitor_touches(
+                    tx, tenant_id=ctx.tenant_id, visitor=visitor, member_id=member_id
                 )
             insert_root(tx, ctx.tenant_id, member_id)
             if settings.binding.trigger == "registration":

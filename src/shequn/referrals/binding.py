@@ -3,11 +3,12 @@ window, trigger, protection), and audited rebinds."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from shequn.context import Ctx
 from shequn.errors import Conflict, InvalidInput, NotFound
@@ -53,6 +54,30 @@ def touches_for(tx: Connection, *, tenant_id: str, visitor_keys: Sequence[str]) 
         )
     ).all()
     return [Touch(r.sharer_id, r.source, r.touched_at, r.id) for r in rows]
+
+
+VISITOR_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
+
+
+def visitor_key(visitor: str) -> str:
+    """The key of a browser's touches before it is anyone: the visitor id a share link's
+    redirect gave it (and named in the target URL), refused unless well formed."""
+    if VISITOR_PATTERN.fullmatch(visitor) is None:
+        raise InvalidInput("visitor_invalid")
+    return f"visitor:{visitor}"
+
+
+def claim_visitor_touches(tx: Connection, *, tenant_id: str, visitor: str, member_id: str) -> None:
+    """The touches a browser collected by following share links become the new member's
+    (so that the binding policy counts them as its own)."""
+    tx.execute(
+        update(referral_touches)
+        .where(
+            referral_touches.c.tenant_id == tenant_id,
+            referral_touches.c.visitor_key == visitor_key(visitor),
+        )
+        .values(visitor_key=f"member:{member_id}")
+    )
 
 
 def visitor_keys(member_id: str, phone: str | None, external_id: str | None) -> list[str]:

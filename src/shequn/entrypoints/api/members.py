@@ -72,6 +72,14 @@ class MemberCreate(Body):
         default=None, description=TAGS_TEXT, json_schema_extra=limits(**TAGS)
     )
     tier_id: str | None = Field(default=None, description="A tier to start in (`tier_…`).")
+    visitor: str | None = Field(
+        default=None,
+        description="The visitor id the member's browser got from following share links "
+        "(`GET /s/{code}` names it in the target URL as `{visitor}`): those clicks count as "
+        "the member's referral touches. 16 to 64 letters, digits, `-` or `_` (else 422 "
+        "`visitor_invalid`).",
+        json_schema_extra=limits(minLength=16, maxLength=64, pattern="^[A-Za-z0-9_-]+$"),
+    )
 
 
 class MemberUpdate(Body):

@@ -32,7 +32,7 @@ from shequn.growth.settings.rules import GrowthSettings, share_url
 from shequn.growth.settings.service import load_growth_settings
 from shequn.i18n import translate
 from shequn.members.repo import require_member
-from shequn.referrals.binding import record_touch, visitor_keys
+from shequn.referrals.binding import record_touch, save_touch, visitor_key, visitor_keys
 from shequn.referrals.tables import referral_touches
 from shequn.tenancy.tables import tenants
 
@@ -206,12 +206,29 @@ def follow_share_link(*, db: Database, clock: Clock, code: str, visitor: str | N
         if not location:
             raise NotFound("share_target_unconfigured", target_type=row.target_type)
         maker = postgresql_insert if tx.dialect.name == "postgresql" else sqlite_insert
-        inserted = tx.execute(
-            maker(share_clicks)
-            .values(tenant_id=row.tenant_id, code=code, visitor=who, clicked_at=now)
-            .on_conflict_do_nothing()
-        ).rowcount
-        if inserted == 1:
+        # Whether this visitor's click is the first on the code (a row returned), not the
+        # row count, which the asynchronous driver does not report for this statement.
+        first_click = (
+            tx.execute(
+                maker(share_clicks)
+                .values(tenant_id=row.tenant_id, code=code, visitor=who, clicked_at=now)
+                .on_conflict_do_nothing()
+                .returning(share_clicks.c.visitor)
+            ).first()
+            is not None
+        )
+        if first_click:
+            # The click is a referral touch of the browser: when it registers naming its
+            # visitor id, the binding policy counts it within the attribution window.
+            save_touch(
+                tx,
+                tenant_id=row.tenant_id,
+                sharer_id=row.member_id,
+                visitor_key=visitor_key(who),
+                source="share_link",
+                scene=code,
+                at=now,
+            )
             record_event(
                 tx,
                 tenant_id=row.tenant_id,
