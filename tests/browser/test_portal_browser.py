@@ -34,6 +34,11 @@ def test_an_agent_follows_a_friends_order_from_team_to_wallet(
     # The agent's share link, with its QR code, to send to friends.
     phone.locator("nav.tabs").get_by_role("link", name="分享").click()
     assert phone.locator("#share-url").inner_text().startswith(f"{site.url}/s/")
+    # the QR code is drawn when the page asks for it: wait until the image has loaded
+    phone.wait_for_function(
+        "() => { const img = document.querySelector('.pshare img');"
+        " return img !== null && img.complete; }"
+    )
     assert phone.locator(".pshare img").evaluate("img => img.naturalWidth") > 0
     phone.locator("nav.tabs").get_by_role("link", name="首页").click()
     before_pending = figure(phone, "pending")
