@@ -357,6 +357,16 @@ class PortalSession:
         return f"member:{self.member_id}"
 
 
+def _kept_alive(db: Database, kind: SessionKind, row: Any, now: datetime) -> bool:
+    """Whether a session found by its token is still alive; its last use is noted now and
+    then (not on every request)."""
+    if not session_alive(kind, created_at=row.created_at, last_seen_at=row.last_seen_at, now=now):
+        return False
+    if needs_touch(kind, last_seen_at=row.last_seen_at, now=now):
+        _touch(db, row.tenant_id, row.id, now)
+    return True
+
+
 def _touch(db: Database, tenant_id: str, session_id: str, now: datetime) -> None:
     with db.transaction() as tx:
         tx.execute(
@@ -399,13 +409,8 @@ def resolve_console_session(*, db: Database, clock: Clock, token: str) -> Consol
                 u.c.disabled_at.is_(None),
             )
         ).first()
-    now = clock.now()
-    if row is None or not session_alive(
-        SessionKind.CONSOLE, created_at=row.created_at, last_seen_at=row.last_seen_at, now=now
-    ):
+    if row is None or not _kept_alive(db, SessionKind.CONSOLE, row, clock.now()):
         return None
-    if needs_touch(SessionKind.CONSOLE, last_seen_at=row.last_seen_at, now=now):
-        _touch(db, row.tenant_id, row.id, now)
     return ConsoleSession(
         session_id=row.id,
         tenant_id=row.tenant_id,
@@ -897,13 +902,8 @@ def resolve_portal_session(*, db: Database, clock: Clock, token: str) -> PortalS
                 members.c.anonymised_at.is_(None),
             )
         ).first()
-    now = clock.now()
-    if row is None or not session_alive(
-        SessionKind.PORTAL, created_at=row.created_at, last_seen_at=row.last_seen_at, now=now
-    ):
+    if row is None or not _kept_alive(db, SessionKind.PORTAL, row, clock.now()):
         return None
-    if needs_touch(SessionKind.PORTAL, last_seen_at=row.last_seen_at, now=now):
-        _touch(db, row.tenant_id, row.id, now)
     return PortalSession(
         session_id=row.id,
         tenant_id=row.tenant_id,
