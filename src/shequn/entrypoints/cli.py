@@ -251,7 +251,7 @@ def serve(
     os.environ["SHEQUN_DATABASE_URL"] = url
     console.print(_t("cli.serving", host=host, port=port))
     try:
-        with _webhook_delivery(url, enabled=deliver_webhooks):
+        with _webhook_delivery(url, enabled=deliver_webhooks), _growth_following(url):
             run_server(
                 ServerOptions(
                     host=host,
@@ -579,7 +579,7 @@ def demo(
     console.print(_t("cli.serving", host="127.0.0.1", port=port))
     console.print(_t("cli.demo_try", port=port, api_key=result.api_key), soft_wrap=True)
     console.print(_t("cli.demo_docs", port=port), soft_wrap=True)
-    with _webhook_delivery(url, enabled=True):
+    with _webhook_delivery(url, enabled=True), _growth_following(url):
         uvicorn.run(
             "shequn.entrypoints.app:app_from_environment",
             factory=True,
@@ -602,6 +602,21 @@ def _webhook_delivery(url: str, *, enabled: bool) -> Iterator[None]:
     settings = load_settings()
     db = Database.from_url(url, pool_size=2)
     running = start_delivery_worker(db, server_key=settings.secret_key)
+    try:
+        yield
+    finally:
+        running.stop(timeout=30)
+        db.dispose()
+
+
+@contextmanager
+def _growth_following(url: str) -> Iterator[None]:
+    """Growth stages moved by one follower thread of this process while the server runs,
+    a pass every SHEQUN_GROWTH_FOLLOW_SECONDS (`shequn.flows.growth_path_follower`)."""
+    from shequn.flows.growth_path_follower import follow_interval, start_growth_follower
+
+    db = Database.from_url(url, pool_size=2)
+    running = start_growth_follower(db, interval=follow_interval(os.environ))
     try:
         yield
     finally:

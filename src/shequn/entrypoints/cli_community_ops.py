@@ -35,7 +35,7 @@ from shequn.entrypoints.cli_options import (
     console,
     err_console,
 )
-from shequn.flows import community_rewards
+from shequn.flows import community_rewards, growth_path_follower
 from shequn.i18n import translate
 
 
@@ -112,6 +112,18 @@ def community_ops_app(
         def run(ctx: Ctx) -> dict[str, Any]:
             with _bar(_t("community_ops.cli.growth")) as advance:
                 return path.evaluate_members(ctx, progress=advance)
+
+        _print(on_tenant(database_url, tenant, run), as_json)
+
+    @app.command("follow-growth", cls=command, help=_t("community_ops.cli.help.follow_growth"))
+    def follow_growth(
+        tenant: TenantOption, database_url: DatabaseOption = None, as_json: JsonOption = False
+    ) -> None:
+        """Follow the event feed once: move the members it names along the growth path."""
+
+        def run(ctx: Ctx) -> dict[str, Any]:
+            with _bar(_t("community_ops.cli.follow_growth")) as advance:
+                return growth_path_follower.follow_growth(ctx, progress=advance)
 
         _print(on_tenant(database_url, tenant, run), as_json)
 

@@ -24,6 +24,8 @@ MAX_STATE = 30  # WeChat Work's `state` of a contact-me code
 # An activity dated later than this past the server's time is refused (a clock gone wrong).
 MAX_CLOCK_SKEW = timedelta(minutes=10)
 MAX_VALUE = 10**9
+# A message's text, read for sensitive words at ingestion and never stored.
+MAX_TEXT = 2_000
 
 
 class ActivityKind(StrEnum):
@@ -43,6 +45,8 @@ FACT_NAMES: Mapping[ActivityKind, str] = {
 # Kinds in which one member engages with another (`target_member_id`): they tell a split
 # which members belong together.
 INTERACTIONS = frozenset({ActivityKind.MESSAGE, ActivityKind.LIKE, ActivityKind.REPLY})
+# Kinds that are messages someone wrote, which may carry their `text`.
+TEXT_KINDS = frozenset({ActivityKind.MESSAGE, ActivityKind.REPLY, ActivityKind.FEEDBACK})
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class ActivityIn:
     staff_account_id: str | None = None
     state: str | None = None
     value: int | None = None
+    text: str | None = None  # a message's words, scanned at ingestion, not kept
 
 
 def _text(item: Mapping[str, Any], name: str, limit: int) -> str | None:
@@ -99,6 +104,7 @@ FIELDS = frozenset(
         "staff_account_id",
         "state",
         "value",
+        "text",
     }
 )
 
@@ -132,8 +138,17 @@ def parse_activity(item: Mapping[str, Any], *, now: datetime) -> ActivityIn:
         staff_account_id=_text(item, "staff_account_id", 40),
         state=_text(item, "state", MAX_STATE),
         value=value,
+        text=_message_text(item.get("text")),
     )
     return checked(activity, now=now)
+
+
+def _message_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput("activity_field_invalid", field="text")
+    return value
 
 
 def checked(activity: ActivityIn, *, now: datetime) -> ActivityIn:
@@ -152,6 +167,17 @@ def checked(activity: ActivityIn, *, now: datetime) -> ActivityIn:
         raise InvalidInput("activity_reply_incomplete", external_id=activity.external_id)
     if activity.state is not None and len(activity.state) > MAX_STATE:
         raise InvalidInput("activity_field_invalid", field="state")
+    if activity.text is not None:
+        if len(activity.text) > MAX_TEXT:
+            raise InvalidInput(
+                "activity_text_too_long", external_id=activity.external_id, max=MAX_TEXT
+            )
+        if activity.kind not in TEXT_KINDS:
+            raise InvalidInput(
+                "activity_text_not_allowed",
+                external_id=activity.external_id,
+                kind=activity.kind.value,
+            )
     return activity
 
 

@@ -15,7 +15,9 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import Connection, select
 
@@ -71,132 +73,163 @@ def _known(tx: Connection, tenant_id: str, column: Any, ids: set[str], code: str
         raise InvalidInput(code, id=missing[0][:40])
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """An activity new to the system, as written (its text, if any, only in memory)."""
+
+    activity_id: str
+    activity: ActivityIn
+    community_id: str | None
+
+
 def record_activities(
     ctx: Ctx, *, items: Sequence[ActivityIn], source_id: str = API_SOURCE
 ) -> dict[str, Any]:
     """Record a batch (at most 1,000); refused whole if any activity names a member, group,
     venue or staff account the tenant does not have."""
+    now = ctx.clock.now()
+    with ctx.db.transaction() as tx:
+        result, _ = record_in(tx, ctx, items=items, source_id=source_id, now=now)
+    return result
+
+
+def record_in(
+    tx: Connection,
+    ctx: Ctx,
+    *,
+    items: Sequence[ActivityIn],
+    source_id: str = API_SOURCE,
+    now: datetime,
+) -> tuple[dict[str, Any], list[Recorded]]:
+    """`record_activities` in the caller's transaction; also returns the activities new to
+    the system, in event-time order."""
     if not 1 <= len(items) <= MAX_BATCH:
         raise InvalidInput("activity_batch_invalid", max=MAX_BATCH)
-    now = ctx.clock.now()
     cleaned = distinct_in_batch([checked(i, now=now) for i in items])
-    with ctx.db.transaction() as tx:
-        people = {i.member_id for i in cleaned if i.member_id} | {
-            i.target_member_id for i in cleaned if i.target_member_id
-        }
-        _known(tx, ctx.tenant_id, members.c.id, people, "activity_member_unknown")
-        _known(
-            tx,
-            ctx.tenant_id,
-            staff_accounts.c.id,
-            {i.staff_account_id for i in cleaned if i.staff_account_id},
-            "activity_staff_unknown",
-        )
-        group_ids = sorted({i.group_id for i in cleaned if i.group_id})
-        venue_ids = sorted({i.venue_id for i in cleaned if i.venue_id})
-        group_community = (
-            dict(
-                tx.execute(
-                    select(groups.c.id, groups.c.community_id).where(
-                        groups.c.tenant_id == ctx.tenant_id, ids_in(tx, groups.c.id, group_ids)
-                    )
-                ).all()
-            )
-            if group_ids
-            else {}
-        )
-        venue_community = (
-            dict(
-                tx.execute(
-                    select(venues.c.id, venues.c.community_id).where(
-                        venues.c.tenant_id == ctx.tenant_id, ids_in(tx, venues.c.id, venue_ids)
-                    )
-                ).all()
-            )
-            if venue_ids
-            else {}
-        )
-        for gid in group_ids:
-            if gid not in group_community:
-                raise InvalidInput("activity_group_unknown", id=gid[:40])
-        for vid in venue_ids:
-            if vid not in venue_community:
-                raise InvalidInput("activity_venue_unknown", id=vid[:40])
-        rows = [
-            {
-                "tenant_id": ctx.tenant_id,
-                "id": new_id("act"),
-                "source_id": source_id,
-                "external_id": i.external_id,
-                "kind": i.kind.value,
-                "member_id": i.member_id,
-                "target_member_id": i.target_member_id,
-                "community_id": group_community.get(i.group_id or "")
-                or venue_community.get(i.venue_id or ""),
-                "group_id": i.group_id,
-                "venue_id": i.venue_id,
-                "staff_account_id": i.staff_account_id,
-                "state": i.state,
-                "value": i.value,
-                "occurred_at": i.occurred_at,
-                "received_at": now,
-            }
-            for i in sorted(cleaned, key=lambda a: a.external_id)
-        ]
-        new = list(
+    people = {i.member_id for i in cleaned if i.member_id} | {
+        i.target_member_id for i in cleaned if i.target_member_id
+    }
+    _known(tx, ctx.tenant_id, members.c.id, people, "activity_member_unknown")
+    _known(
+        tx,
+        ctx.tenant_id,
+        staff_accounts.c.id,
+        {i.staff_account_id for i in cleaned if i.staff_account_id},
+        "activity_staff_unknown",
+    )
+    group_ids = sorted({i.group_id for i in cleaned if i.group_id})
+    venue_ids = sorted({i.venue_id for i in cleaned if i.venue_id})
+    group_community = (
+        dict(
             tx.execute(
-                insert_ignoring(tx, activities, ("tenant_id", "source_id", "external_id"))
-                .values(rows)
-                .returning(activities.c.external_id)
-            ).scalars()
-        )
-        fresh_ids = set(new)
-        fresh = [i for i in cleaned if i.external_id in fresh_ids]  # in event-time order
-        _count(tx, ctx.tenant_id, fresh)
-        by_external = {r["external_id"]: r for r in rows}
-        batch = WriteBatch()
-        stage_events(
-            batch,
-            tenant_id=ctx.tenant_id,
-            actor=ctx.actor,
-            at=now,
-            items=[
-                Event(
-                    "ActivityRecorded",
-                    *_subject(i),
-                    {
-                        "activity_id": by_external[i.external_id]["id"],
-                        "kind": i.kind.value,
-                        "external_id": i.external_id,
-                        "occurred_at": i.occurred_at,
-                        "group_id": i.group_id,
-                        "community_id": by_external[i.external_id]["community_id"],
-                    },
+                select(groups.c.id, groups.c.community_id).where(
+                    groups.c.tenant_id == ctx.tenant_id, ids_in(tx, groups.c.id, group_ids)
                 )
-                for i in fresh
-            ],
+            ).all()
         )
-        batch.flush(tx)
-        adds: list[tuple[str, str, str | None]] = [
-            (i.member_id, i.staff_account_id, i.state)
+        if group_ids
+        else {}
+    )
+    venue_community = (
+        dict(
+            tx.execute(
+                select(venues.c.id, venues.c.community_id).where(
+                    venues.c.tenant_id == ctx.tenant_id, ids_in(tx, venues.c.id, venue_ids)
+                )
+            ).all()
+        )
+        if venue_ids
+        else {}
+    )
+    for gid in group_ids:
+        if gid not in group_community:
+            raise InvalidInput("activity_group_unknown", id=gid[:40])
+    for vid in venue_ids:
+        if vid not in venue_community:
+            raise InvalidInput("activity_venue_unknown", id=vid[:40])
+    rows = [
+        {
+            "tenant_id": ctx.tenant_id,
+            "id": new_id("act"),
+            "source_id": source_id,
+            "external_id": i.external_id,
+            "kind": i.kind.value,
+            "member_id": i.member_id,
+            "target_member_id": i.target_member_id,
+            "community_id": group_community.get(i.group_id or "")
+            or venue_community.get(i.venue_id or ""),
+            "group_id": i.group_id,
+            "venue_id": i.venue_id,
+            "staff_account_id": i.staff_account_id,
+            "state": i.state,
+            "value": i.value,
+            "occurred_at": i.occurred_at,
+            "received_at": now,
+        }
+        for i in sorted(cleaned, key=lambda a: a.external_id)
+    ]
+    new = list(
+        tx.execute(
+            insert_ignoring(tx, activities, ("tenant_id", "source_id", "external_id"))
+            .values(rows)
+            .returning(activities.c.external_id)
+        ).scalars()
+    )
+    fresh_ids = set(new)
+    fresh = [i for i in cleaned if i.external_id in fresh_ids]  # in event-time order
+    _count(tx, ctx.tenant_id, fresh)
+    by_external = {r["external_id"]: r for r in rows}
+    batch = WriteBatch()
+    stage_events(
+        batch,
+        tenant_id=ctx.tenant_id,
+        actor=ctx.actor,
+        at=now,
+        items=[
+            Event(
+                "ActivityRecorded",
+                *_subject(i),
+                {
+                    "activity_id": by_external[i.external_id]["id"],
+                    "kind": i.kind.value,
+                    "external_id": i.external_id,
+                    "occurred_at": i.occurred_at,
+                    "group_id": i.group_id,
+                    "community_id": by_external[i.external_id]["community_id"],
+                },
+            )
             for i in fresh
-            if i.kind is ActivityKind.ADD and i.member_id and i.staff_account_id
-        ]
-        added = record_adds(tx, ctx, adds, now=now)
-        # Badges whose criteria the new activities may now meet, for these members only.
-        awarded = grant_in(
-            tx,
-            tenant_id=ctx.tenant_id,
-            at=now,
-            member_ids=sorted({i.member_id for i in fresh if i.member_id}),
+        ],
+    )
+    batch.flush(tx)
+    adds: list[tuple[str, str, str | None]] = [
+        (i.member_id, i.staff_account_id, i.state)
+        for i in fresh
+        if i.kind is ActivityKind.ADD and i.member_id and i.staff_account_id
+    ]
+    added = record_adds(tx, ctx, adds, now=now)
+    # Badges whose criteria the new activities may now meet, for these members only.
+    awarded = grant_in(
+        tx,
+        tenant_id=ctx.tenant_id,
+        at=now,
+        member_ids=sorted({i.member_id for i in fresh if i.member_id}),
+    )
+    recorded = [
+        Recorded(
+            str(by_external[i.external_id]["id"]),
+            i,
+            cast(str | None, by_external[i.external_id]["community_id"]),
         )
+        for i in fresh
+    ]
     return {
         "received": len(items),
         "recorded": len(fresh),
         "duplicates": len(items) - len(fresh),
         "members_added": added,
         "badges_awarded": sum(len(v) for v in awarded.values()),
-    }
+    }, recorded
 
 
 def _subject(activity: ActivityIn) -> tuple[str, str]:
@@ -294,11 +327,12 @@ def create_source(ctx: Ctx, *, server_key: str, name: str) -> dict[str, Any]:
     return shown
 
 
-def receive_signed(
+def verified_items(
     ctx: Ctx, *, server_key: str, source_id: str, body: bytes, signature_header: str | None
-) -> dict[str, Any]:
-    """A delivery to a source's webhook: refused unless its `Shequn-Signature` signs the body
-    with the source's secret at a time within the replay window."""
+) -> list[ActivityIn]:
+    """The activities of a delivery to a source's webhook: refused unless its
+    `Shequn-Signature` signs the body with the source's secret at a time within the replay
+    window (`shequn.flows.activity_ingestion` records them)."""
     with ctx.db.read() as tx:
         source = tx.execute(
             select(activity_sources).where(
@@ -327,5 +361,4 @@ def receive_signed(
         raise InvalidInput("activity_body_invalid")
     if not 1 <= len(data["items"]) <= MAX_BATCH:
         raise InvalidInput("activity_batch_invalid", max=MAX_BATCH)
-    items = [parse_activity(item, now=now) for item in data["items"]]
-    return record_activities(ctx.as_actor(f"source:{source_id}"), items=items, source_id=source_id)
+    return [parse_activity(item, now=now) for item in data["items"]]

@@ -15,7 +15,20 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, func, literal, select, true, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    true,
+    update,
+)
+from sqlalchemy.sql import ColumnElement
 
 from shequn.community.cadence.rules import (
     Cadence,
@@ -451,6 +464,11 @@ def month_used(ctx: Ctx, *, member_id: str) -> dict[str, Any]:
 # --- the copy library (文案库) -----------------------------------------------------------
 
 
+# The copy library's FTS5 table on SQLite (migration 0014), and what its tokens column holds.
+COPY_FTS = "copy_entries_fts"
+TOKENS_MAX = 8_000
+
+
 @cache
 def _jieba() -> Any:
     import jieba
@@ -466,14 +484,13 @@ def segment(text: str) -> list[str]:
 
 
 def _tokens(text: str) -> str:
-    words: list[str] = []
-    seen: set[str] = set()
-    for w in _jieba().cut_for_search(text):
-        clean = w.strip().lower()
-        if clean and any(ch.isalnum() for ch in clean) and clean not in seen:
-            seen.add(clean)
-            words.append(clean)
-    return " ".join(words)[:8_000]
+    """jieba's words of the text, in order and as often as they occur (a copy that says a word
+    more often ranks higher for it), cut at a word within the column's 8,000 characters."""
+    words = [w.strip().lower() for w in _jieba().cut_for_search(text)]
+    joined = " ".join(w for w in words if w and any(ch.isalnum() for ch in w))
+    if len(joined) <= TOKENS_MAX:
+        return joined
+    return joined[: TOKENS_MAX + 1].rsplit(" ", 1)[0]
 
 
 def add_copy(ctx: Ctx, *, title: str, body: str, tags: Sequence[str] = ()) -> dict[str, Any]:
@@ -498,9 +515,16 @@ def add_copy(ctx: Ctx, *, title: str, body: str, tags: Sequence[str] = ()) -> di
     return view(row, drop=("tokens",))
 
 
+def _fts_match(terms: Sequence[str]) -> str:
+    """An FTS5 query asking for every term, each quoted as a phrase."""
+    return " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
 def search_copy(ctx: Ctx, *, q: str, limit: int = 20) -> dict[str, Any]:
-    """Copies matching every word of the query (jieba's words; PostgreSQL full text over the
-    segmented text, or word matches on SQLite), those with more matches of the words first."""
+    """Copies matching every word of the query (jieba's words), ranked: on PostgreSQL full
+    text over the segmented words (`ts_rank`, with the GIN index of migration 0014), on SQLite
+    the FTS5 table the triggers of migration 0014 keep in step (`bm25`); the best first, then
+    by id."""
     if len(q) > 200:
         raise InvalidInput("field_too_long", field="q", max=200)
     limit = max(1, min(limit, MAX_SEARCH))
@@ -510,16 +534,23 @@ def search_copy(ctx: Ctx, *, q: str, limit: int = 20) -> dict[str, Any]:
         query = select(copy_entries).where(c.tenant_id == ctx.tenant_id)
         if terms:
             if tx.dialect.name == "postgresql":
-                vector = func.to_tsvector("simple", c.tokens)
-                wanted = func.plainto_tsquery("simple", " ".join(terms))
+                # The same expression as the index's, so that the planner can use it.
+                vector = func.to_tsvector(literal_column("'simple'::regconfig"), c.tokens)
+                wanted = func.plainto_tsquery(
+                    literal_column("'simple'::regconfig"), " ".join(terms)
+                )
+                # Normalised by the copy's length (1 + log of its words), as bm25 is.
                 query = query.where(vector.op("@@")(wanted)).order_by(
-                    func.ts_rank(vector, wanted).desc(), c.id
+                    func.ts_rank(vector, wanted, 1).desc(), c.id
                 )
             else:
-                padded = literal(" ") + c.tokens + literal(" ")
-                for term in terms:
-                    query = query.where(padded.contains(f" {term} ", autoescape=True))
-                query = query.order_by(c.id.desc())
+                fts = table(COPY_FTS, column("tenant_id"), column("copy_id"))
+                whole: ColumnElement[Any] = literal_column(COPY_FTS)
+                query = (
+                    query.join(fts, and_(fts.c.tenant_id == c.tenant_id, fts.c.copy_id == c.id))
+                    .where(fts.c.tenant_id == ctx.tenant_id, whole.op("MATCH")(_fts_match(terms)))
+                    .order_by(func.bm25(whole), c.id)
+                )
         else:
             query = query.order_by(c.id.desc())
         rows = tx.execute(query.limit(limit)).all()

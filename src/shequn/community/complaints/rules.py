@@ -98,3 +98,29 @@ def triggers(
     if sensitive_words(text):
         out.append(Trigger.SENSITIVE_WORDS)
     return out
+
+
+# What a crisis alert keeps of ingested messages (PIPL: the words matched and a short excerpt
+# around them, never the message).
+EXCERPT_AROUND = 12
+MAX_EXCERPTS = 5
+MAX_ALERT_ACTIVITIES = 50
+
+
+def excerpt(text: str, words: Sequence[str], around: int = EXCERPT_AROUND) -> str:
+    """The first matched word with at most `around` characters either side, on one line."""
+    lowered = text.lower()
+    found = [(lowered.find(w.lower()), w) for w in words if w.lower() in lowered]
+    if not found:
+        return ""
+    at, word = min(found)
+    start, end = max(0, at - around), min(len(text), at + len(word) + around)
+    shown = " ".join(text[start:end].split())
+    return ("…" if start > 0 else "") + shown + ("…" if end < len(text) else "")
+
+
+def merged(kept: Sequence[str], new: Sequence[str], limit: int) -> list[str]:
+    """`kept` then the items of `new` it lacks, the latest `limit` of them."""
+    out = list(kept)
+    out.extend(i for i in new if i not in out)
+    return out[-limit:]

@@ -6,6 +6,7 @@ members reached; the resolution written in the community's chronicle."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,9 +17,13 @@ from shequn.community.common import ids_in, view
 from shequn.community.communities.rules import clean_text
 from shequn.community.complaints.rules import (
     CLUSTER_WINDOW,
+    MAX_ALERT_ACTIVITIES,
     MAX_BODY,
+    MAX_EXCERPTS,
     ComplaintStatus,
     Trigger,
+    excerpt,
+    merged,
     overdue,
     sensitive_words,
     timers,
@@ -29,6 +34,7 @@ from shequn.community.complaints.tables import complaints
 from shequn.community.groups.queries import require_group
 from shequn.community.health.rules import AlertKind
 from shequn.community.health.service import alerts_for_ids, raise_alert, resolve_alerts_in
+from shequn.community.health.tables import community_alerts
 from shequn.community.rituals.chronicle import write_milestones
 from shequn.community.tables import community_members, groups
 from shequn.context import Ctx
@@ -377,3 +383,75 @@ def scan_messages(ctx: Ctx, *, items: Sequence[dict[str, Any]]) -> dict[str, Any
         "matched": sum(1 for i in items if sensitive_words(str(i.get("text") or ""))),
         "alerts": alerts,
     }
+
+
+@dataclass(frozen=True)
+class IngestedText:
+    """A message ingested as an activity, with its text (read here, never stored)."""
+
+    activity_id: str
+    text: str
+    group_id: str | None
+    member_id: str | None
+
+
+def scan_ingested_in(
+    tx: Connection, *, tenant_id: str, messages: Sequence[IngestedText], at: datetime
+) -> list[str]:
+    """Read ingested messages for sensitive words in the caller's transaction: each group
+    (or, for a message outside any group, each writer) with a match gets one crisis alert,
+    or the open one brought up to date, with the words, the writers, the activities, a short
+    excerpt of each and the groups and members reached. Returns the alerts' ids."""
+    found: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for message in messages:
+        words = sensitive_words(message.text)
+        if not words:
+            continue
+        if message.group_id is not None:
+            subject = ("group", message.group_id)
+        elif message.member_id is not None:
+            subject = ("member", message.member_id)
+        else:
+            continue
+        entry = found.setdefault(
+            subject, {"words": [], "members": [], "activities": [], "excerpts": []}
+        )
+        entry["words"] = sorted(set(entry["words"]) | set(words))
+        if message.member_id is not None and message.member_id not in entry["members"]:
+            entry["members"].append(message.member_id)
+        entry["activities"].append(message.activity_id)
+        entry["excerpts"].append(excerpt(message.text, words))
+    alert_ids: list[str] = []
+    al = community_alerts.c
+    for (subject_type, subject_id), entry in sorted(found.items()):
+        key = f"{AlertKind.CRISIS.value}:{subject_type}:{subject_id}"[:120]
+        kept = (
+            tx.execute(
+                select(al.details).where(al.tenant_id == tenant_id, al.dedupe_key == key)
+            ).scalar_one_or_none()
+            or {}
+        )
+        group_ids = [subject_id] if subject_type == "group" else []
+        writers = sorted(set(kept.get("members", [])) | set(entry["members"]))
+        reach = reach_of(tx, tenant_id, [] if group_ids else writers, group_ids)
+        alert_id, _ = raise_alert(
+            tx,
+            tenant_id=tenant_id,
+            kind=AlertKind.CRISIS,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            details={
+                **kept,
+                "triggers": sorted(set(kept.get("triggers", [])) | {Trigger.SENSITIVE_WORDS.value}),
+                "words": sorted(set(kept.get("words", [])) | set(entry["words"])),
+                "members": writers,
+                "activities": merged(
+                    kept.get("activities", []), entry["activities"], MAX_ALERT_ACTIVITIES
+                ),
+                "excerpts": merged(kept.get("excerpts", []), entry["excerpts"], MAX_EXCERPTS),
+                **reach,
+            },
+            at=at,
+        )
+        alert_ids.append(alert_id)
+    return alert_ids

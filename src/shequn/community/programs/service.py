@@ -46,7 +46,8 @@ from shequn.community.programs.tables import (
     programs,
 )
 from shequn.community.rituals import certificates
-from shequn.community.tables import badge_awards, badges
+from shequn.community.rituals.badges import award_in
+from shequn.community.tables import badges
 from shequn.context import Ctx
 from shequn.errors import Conflict, InvalidInput, NotFound
 from shequn.events.service import Event, record_events
@@ -369,33 +370,17 @@ def _give_badges_and_tags(
 ) -> None:
     for milestone in passed:
         if milestone.badge_id:
-            written = tx.execute(
-                insert_ignoring(tx, badge_awards, ("tenant_id", "badge_id", "member_id"))
-                .values(
-                    tenant_id=tenant_id,
-                    badge_id=milestone.badge_id,
-                    member_id=member_id,
-                    awarded_by="program",
-                    reason=f"{program_id}:{milestone.day}",
-                    awarded_at=now,
-                )
-                .returning(badge_awards.c.member_id)
-            ).first()
-            if written is not None:
-                record_events(
-                    tx,
-                    tenant_id=tenant_id,
-                    actor="system",
-                    at=now,
-                    items=[
-                        Event(
-                            "BadgeAwarded",
-                            "member",
-                            member_id,
-                            {"badge_id": milestone.badge_id, "by": "program"},
-                        )
-                    ],
-                )
+            award_in(
+                tx,
+                tenant_id=tenant_id,
+                badge_id=milestone.badge_id,
+                member_id=member_id,
+                awarded_by="program",
+                reason=f"{program_id}:{milestone.day}",
+                at=now,
+                actor="system",
+                by="program",
+            )
         if milestone.tag:
             tx.execute(
                 insert_ignoring(tx, member_tags, ("tenant_id", "member_id", "tag")).values(

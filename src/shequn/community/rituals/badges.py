@@ -220,6 +220,44 @@ def grant_badges(ctx: Ctx, *, badge_id: str | None = None) -> dict[str, Any]:
     }
 
 
+def award_in(
+    tx: Connection,
+    *,
+    tenant_id: str,
+    badge_id: str,
+    member_id: str,
+    awarded_by: str,
+    reason: str | None,
+    at: datetime,
+    actor: str,
+    by: str,
+) -> bool:
+    """Award a badge in the caller's transaction, kept once per member: the award row and its
+    `BadgeAwarded` event (`by`: hand, program…); False when the member already had it."""
+    written = tx.execute(
+        insert_ignoring(tx, badge_awards, ("tenant_id", "badge_id", "member_id"))
+        .values(
+            tenant_id=tenant_id,
+            badge_id=badge_id,
+            member_id=member_id,
+            awarded_by=awarded_by,
+            reason=reason,
+            awarded_at=at,
+        )
+        .returning(badge_awards.c.member_id)
+    ).first()
+    if written is None:
+        return False
+    record_events(
+        tx,
+        tenant_id=tenant_id,
+        actor=actor,
+        at=at,
+        items=[Event("BadgeAwarded", "member", member_id, {"badge_id": badge_id, "by": by})],
+    )
+    return True
+
+
 def award_badge(
     ctx: Ctx, *, badge_id: str, member_id: str, reason: str | None = None
 ) -> tuple[dict[str, Any], bool]:
@@ -233,29 +271,17 @@ def award_badge(
         if badge is None:
             raise NotFound("badge_not_found", id=badge_id)
         require_member(tx, ctx.tenant_id, member_id)
-        row = {
-            "tenant_id": ctx.tenant_id,
-            "badge_id": badge_id,
-            "member_id": member_id,
-            "awarded_by": ctx.actor,
-            "reason": note,
-            "awarded_at": now,
-        }
-        written = tx.execute(
-            insert_ignoring(tx, badge_awards, ("tenant_id", "badge_id", "member_id"))
-            .values(row)
-            .returning(badge_awards.c.member_id)
-        ).first()
-        if written is not None:
-            record_events(
-                tx,
-                tenant_id=ctx.tenant_id,
-                actor=ctx.actor,
-                at=now,
-                items=[
-                    Event("BadgeAwarded", "member", member_id, {"badge_id": badge_id, "by": "hand"})
-                ],
-            )
+        written = award_in(
+            tx,
+            tenant_id=ctx.tenant_id,
+            badge_id=badge_id,
+            member_id=member_id,
+            awarded_by=ctx.actor,
+            reason=note,
+            at=now,
+            actor=ctx.actor,
+            by="hand",
+        )
         award = tx.execute(
             select(badge_awards).where(
                 badge_awards.c.tenant_id == ctx.tenant_id,
@@ -263,7 +289,7 @@ def award_badge(
                 badge_awards.c.member_id == member_id,
             )
         ).one()
-    return _award_view(award, badge), written is None
+    return _award_view(award, badge), not written
 
 
 def _award_view(award: Any, badge: Any) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from pydantic import Field
 
 from shequn.community.activities import facts
 from shequn.community.activities import service as activities
-from shequn.community.activities.rules import ActivityIn, ActivityKind
+from shequn.community.activities.rules import MAX_TEXT, ActivityIn, ActivityKind
 from shequn.community.outbox import dispatcher
 from shequn.community.outbox import service as outbox
 from shequn.context import Ctx
+from shequn.entrypoints.api.community_health import AlertOut
 from shequn.entrypoints.api.community_models import (
     ActivitiesOut,
     ActivitySourceOut,
@@ -35,6 +36,7 @@ from shequn.entrypoints.api.http import (
     blocking,
     run_use_case,
 )
+from shequn.flows import activity_ingestion
 from shequn.webhooks.rules import SIGNATURE_HEADER
 
 router = APIRouter(prefix=API_PREFIX, tags=["activities and outbox"])
@@ -104,6 +106,14 @@ class ActivityItem(Body):
         le=10**9,
         description="A figure the kind carries (with `reply`: the seconds to the answer).",
     )
+    text: str | None = Field(
+        default=None,
+        max_length=MAX_TEXT,
+        description="With `message`, `reply` or `feedback`: the words written, at most "
+        f"{MAX_TEXT:,} characters, read for sensitive words and not kept (a crisis alert "
+        "keeps the words matched and a short excerpt). With another kind: 422 "
+        "`activity_text_not_allowed`.",
+    )
 
 
 class ActivityBatch(Body):
@@ -111,6 +121,15 @@ class ActivityBatch(Body):
         min_length=1,
         max_length=1_000,
         description="1 to 1,000 activities in any order; one bad activity refuses the whole batch.",
+    )
+
+
+class IngestedOut(ActivitiesOut):
+    scanned: int = Field(description="New messages whose text was read for sensitive words.")
+    crisis_alerts: list[AlertOut] = Field(
+        description="Crisis alerts the texts raised or brought up to date: one per group "
+        "(or writer outside a group), with the words, the writers, the groups and the "
+        "members reached."
     )
 
 
@@ -126,7 +145,7 @@ class ChannelIn(Body):
     )
 
 
-@router.post("/activities", response_model=ActivitiesOut)
+@router.post("/activities", response_model=IngestedOut)
 @blocking
 def record_activities(ctx: Writer, body: ActivityBatch) -> dict[str, Any]:
     """Record activities
@@ -135,9 +154,11 @@ def record_activities(ctx: Writer, body: ActivityBatch) -> dict[str, Any]:
     replies, feedback), idempotent on each activity's external id: an activity delivered again is
     counted once (`duplicates`), and activities arriving out of order are counted in event-time
     order. Members' facts move, automatic badges are awarded at once, and a staff account's add
-    puts the member on the account. One activity naming something the tenant does not have
-    refuses the whole batch and writes nothing."""
-    return activities.record_activities(
+    puts the member on the account. The `text` of a new message is read for sensitive words: a
+    match raises a crisis alert (once per group, not again for a delivery sent twice). One
+    activity naming something the tenant does not have refuses the whole batch and writes
+    nothing."""
+    return activity_ingestion.record_and_scan(
         ctx,
         items=[
             ActivityIn(
@@ -151,6 +172,7 @@ def record_activities(ctx: Writer, body: ActivityBatch) -> dict[str, Any]:
                 staff_account_id=item.staff_account_id,
                 state=item.state,
                 value=item.value,
+                text=item.text,
             )
             for item in body.items
         ],
@@ -173,7 +195,7 @@ def create_source(ctx: Admin, request: Request, body: SourceIn) -> dict[str, Any
 
 @router.post(
     "/hooks/activities/{tenant_id}/{source_id}",
-    response_model=ActivitiesOut,
+    response_model=IngestedOut,
     openapi_extra={
         **NO_KEY,
         "requestBody": {
@@ -205,7 +227,7 @@ async def signed_webhook(
     )
     return await run_use_case(
         state.db,
-        activities.receive_signed,
+        activity_ingestion.receive_signed,
         ctx,
         server_key=state.settings.secret_key,
         source_id=source_id,
