@@ -48,6 +48,7 @@ class Lock(IntEnum):
     COUPONS = 90
     REDEMPTION_ITEMS = 95
     ORDERS = 100  # an order and its lines
+    STOCK_ORDER_REQUESTS = 105  # an agent's stock order awaiting payment, before the agent
     MEMBERS = 110
     WITHDRAWALS = 120
     HOLDS = 130  # commissions and rewards held for an operator's decision

@@ -17,7 +17,7 @@ from shequn.community.founding import create_community
 from shequn.community.gatherings.service import create_event
 from shequn.community.groups.placement import join_community
 from shequn.community.outbox.service import outbox_page
-from shequn.community.programs.service import create_program
+from shequn.community.programs.service import create_program, create_team
 from shequn.community.rituals.badges import award_badge, create_badge
 from shequn.community.rituals.certificates import issue_certificate
 from shequn.community.staff.service import assign_member, create_account
@@ -33,6 +33,7 @@ from shequn.flows.settings import update_settings
 from shequn.flows.tiers import create_tier
 from shequn.growth.coupons.service import create_template as create_coupon_template
 from shequn.growth.points.service import create_redemption_item
+from shequn.growth.stock.requests import create_stock_order_request
 from shequn.growth.stock.service import place_stock_order
 from shequn.members.service import update_member
 from shequn.orders.creation import create_order
@@ -71,6 +72,9 @@ class Brand:
     event_id: str = ""
     program_id: str = ""
     complaint_id: str = ""
+    stock_request_id: str = ""
+    course_id: str = ""
+    contest_id: str = ""
 
 
 def _phone() -> str:
@@ -192,6 +196,21 @@ def build_brand(db: Database, clock: ManualClock, name: str = "示例品牌") ->
     brand.program_id = str(
         create_program(ctx, title="21 天早起打卡", days=21, starts_on=today)["id"]
     )
+    brand.stock_request_id = str(
+        create_stock_order_request(
+            ctx, member_id=brand.members["王芳"], lines=[{"sku": "STOCK-1", "quantity": 2}]
+        )["id"]
+    )
+    brand.course_id = str(
+        create_program(
+            ctx, title="护肤入门课", kind="course", lessons=["认识肤质", "清洁"], starts_on=today
+        )["id"]
+    )
+    brand.contest_id = str(
+        create_program(ctx, title="团队销售赛", kind="competition", starts_on=today)["id"]
+    )
+    for team, who in (("红队", "李娜"), ("蓝队", "王芳")):
+        create_team(ctx, program_id=brand.contest_id, name=team, member_ids=[brand.members[who]])
     brand.complaint_id = str(
         create_complaint(ctx, member_id=brand.members["张伟"], body="快递太慢了")["id"]
     )

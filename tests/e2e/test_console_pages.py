@@ -117,6 +117,7 @@ def concrete(path: str, brand: Brand) -> list[str]:
         "event_id": brand.event_id,
         "program_id": brand.program_id,
         "complaint_id": brand.complaint_id,
+        "request_id": brand.stock_request_id,
     }
     filled = path
     for name, value in values.items():
@@ -359,6 +360,31 @@ def test_a_form_without_its_csrf_token_is_refused(site, db: Database) -> None:  
         ("/console/complaints/{complaint}/resolve", {}, "resolution_{complaint}"),
         ("/console/growth/stock/{member}/buyback", {"sku": "STOCK-1", "quantity": "0"}, "quantity"),
         ("/console/growth/stock/{member}/buyback", {"sku": "STOCK-1", "quantity": "99"}, "_form"),
+        (
+            "/console/growth/stock-requests/{request}/confirm",
+            {"reference_{request}": "", "amount_{request}": "100.00"},
+            "reference_{request}",
+        ),
+        (
+            "/console/growth/stock-requests/{request}/confirm",
+            {"reference_{request}": "BANK-1", "amount_{request}": "99.99"},
+            "amount_{request}",
+        ),
+        (
+            "/console/programs",
+            {"title": "入门课", "kind": "course", "mode": "consecutive", "starts_on": "2026-02-01"},
+            "lessons",
+        ),
+        ("/console/programs/{course}/lessons", {"lesson_title": ""}, "lesson_title"),
+        ("/console/programs/{course}/progress", {"member": "13700000000", "lesson": "1"}, "member"),
+        ("/console/programs/{course}/progress", {"member": "13700000000", "lesson": "9"}, "lesson"),
+        (
+            "/console/programs/{contest}/teams",
+            {"team_name": "蓝队", "team_members": "13700000000"},
+            "team_members",
+        ),
+        ("/console/programs/{contest}/teams", {"team_name": ""}, "team_name"),
+        ("/console/programs/{contest}/rounds", {"round": "7", "eliminate": "0"}, "_form"),
     ],
 )
 def test_bad_input_is_refused_beside_its_field_and_changes_nothing(  # type: ignore[no-untyped-def]
@@ -375,6 +401,10 @@ def test_bad_input_is_refused_beside_its_field_and_changes_nothing(  # type: ign
         "{member}": brand.members["王芳"],
         "{event}": brand.event_id,
         "{complaint}": brand.complaint_id,
+        "{request}": brand.stock_request_id,
+        "{course}": brand.course_id,
+        "{contest}": brand.contest_id,
+        "{program}": brand.program_id,
     }
     url = path
     for name, value in names.items():
@@ -414,6 +444,9 @@ def test_bad_input_is_refused_beside_its_field_and_changes_nothing(  # type: ign
             "post_body",
             "copy_body",
             "stages",
+            "lesson",
+            "team_members",
+            "round",
         ):
             assert f'value="{value}"' in response.text, name
     assert contents(db, brand.tenant_id) == before
@@ -548,6 +581,8 @@ FAMILIES = {
     "console.sharing.reward.": ("cashback", "fixed", "coupon", "points", "tier_upgrade"),
     "console.sharing.status.": ("granted", "held", "capped", "cancelled", "reversed"),
     "portal.coupons.status.": ("available", "used", "void", "expired"),
+    "portal.stock.order.status.": ("awaiting_payment", "paid", "cancelled", "expired"),
+    "console.programs.kind.": ("challenge", "course", "competition"),
 }
 
 

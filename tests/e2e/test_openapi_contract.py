@@ -238,7 +238,24 @@ def served(sqlite_db: Database) -> Iterator[tuple[TestClient, World, dict[str, l
         }
         members = [world.root, world.parent, world.buyer]
         ids.update(community_ids(client, owner, world.keys.tenant_id, members))
+        ids["request_id"] = _stock_request_ids(client, owner, tier["id"])
         yield client, world, ids
+
+
+def _stock_request_ids(client: TestClient, owner: dict[str, str], tier_id: str) -> list[str]:
+    """An agent of `tier_id` buying CORE-1 at a wholesale price, with two stock orders
+    awaiting payment (one for each of pay and cancel to find awaiting)."""
+    prices = {"tier_prices": [{"tier_id": tier_id, "wholesale_price_fen": 5_000}]}
+    expect(client.patch(f"{API}/products/CORE-1", json=prices, headers=owner), 200)
+    agent = expect(
+        client.post(f"{API}/members", json={"name": "代理", "tier_id": tier_id}, headers=owner),
+        201,
+    )
+    body = {"member_id": agent["id"], "lines": [{"sku": "CORE-1", "quantity": 1}]}
+    return [
+        expect(client.post(f"{API}/stock-order-requests", json=body, headers=owner), 201)["id"]
+        for _ in range(2)
+    ]
 
 
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -79,6 +79,7 @@ EVENT_TYPES = frozenset(
         "ProgramCreated",
         "ProgramCheckedIn",
         "ProgramCompleted",
+        "ProgramLessonAdded",
         "CompetitionRoundScored",
         "GrowthPathChanged",
         "GrowthStageChanged",
@@ -111,6 +112,9 @@ EVENT_TYPES = frozenset(
         "SharingRewardsDecided",
         "StockOrdered",
         "StockBoughtBack",
+        "StockOrderRequested",
+        "StockOrderRequestPaid",
+        "StockOrderRequestCancelled",
     }
 )
 

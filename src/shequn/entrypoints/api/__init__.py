@@ -21,6 +21,7 @@ from shequn.entrypoints.api import (
     events,
     growth,
     growth_accounts,
+    growth_stock,
     members,
     orders,
     settlement,
@@ -60,5 +61,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     community_complaints.router,
     growth.router,
     growth_accounts.router,
+    growth_stock.router,
     growth.public,
 )

@@ -24,9 +24,12 @@ from shequn.entrypoints.web import (
     console_money,
     console_orders,
     console_plans,
+    console_programs,
+    console_stock,
     console_users,
     portal,
     portal_more,
+    portal_stock,
 )
 from shequn.entrypoints.web.kit import STATIC, Area, environment
 
@@ -42,12 +45,15 @@ AREAS: tuple[Area, ...] = (
     console_communities.AREA,
     console_community.AREA,
     console_activities.AREA,
+    console_programs.AREA,
     console_content.AREA,
     console_growth.AREA,
+    console_stock.AREA,
     console_import.AREA,
     console_users.AREA,
     portal.AREA,
     portal_more.AREA,
+    portal_stock.AREA,
 )
 
 

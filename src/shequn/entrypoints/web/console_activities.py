@@ -29,10 +29,11 @@ from shequn.community.leaders.service import (
 )
 from shequn.community.path.service import set_stages
 from shequn.community.programs.rules import ProgramKind, StreakMode
-from shequn.community.programs.service import create_program, ranking
+from shequn.community.programs.service import create_program
 from shequn.console.rules import Capability
 from shequn.context import Ctx
 from shequn.entrypoints.web.console_members import resolve_member
+from shequn.entrypoints.web.console_programs import lesson_lines
 from shequn.entrypoints.web.forms import Form
 from shequn.entrypoints.web.kit import (
     Area,
@@ -44,7 +45,7 @@ from shequn.entrypoints.web.kit import (
     render,
     submitted,
 )
-from shequn.errors import DomainError, InvalidInput, NotFound
+from shequn.errors import DomainError, InvalidInput
 from shequn.flows.community_rewards import record_attendance
 from shequn.i18n import translate
 from shequn.insights.console_gatherings import (
@@ -55,14 +56,13 @@ from shequn.insights.console_gatherings import (
     list_events,
     list_programs,
     occurrence_people,
-    visible_ids,
 )
 
 router = APIRouter(include_in_schema=False)
 
 EVENT_KINDS = tuple(k.value for k in EventKind)
 REPEATS = {"once": "FREQ=DAILY;COUNT=1", "daily": "FREQ=DAILY", "weekly": "FREQ=WEEKLY"}
-PROGRAM_KINDS = (ProgramKind.CHALLENGE.value,)
+PROGRAM_KINDS = tuple(k.value for k in ProgramKind)
 STREAK_MODES = tuple(m.value for m in StreakMode)
 BOARDS = tuple(b.value for b in BoardKind)
 PERIODS = tuple(p.value for p in Period)
@@ -280,11 +280,20 @@ async def _programs_view(who: Console, *, form: Form | None = None, status: int 
     return render(
         who,
         "console/programs.html",
-        form=form or Form({"days": "21", "mode": "consecutive", "starts_on": today.isoformat()}),
+        form=form
+        or Form(
+            {
+                "kind": "challenge",
+                "days": "21",
+                "mode": "consecutive",
+                "starts_on": today.isoformat(),
+            }
+        ),
         status=status,
         programs=await who.run(list_programs),
         communities=await _communities(who),
         modes=STREAK_MODES,
+        kinds=PROGRAM_KINDS,
     )
 
 
@@ -301,6 +310,16 @@ async def new_program(request: Request) -> Response:
     who = await console_for(request, Capability.OPERATE)
     form = await submitted(who)
     title = form.text("title", required=True, max_length=120)
+    kind = form.choice("kind", PROGRAM_KINDS, required=False) or ProgramKind.CHALLENGE.value
+    lessons: list[str] = []
+    try:
+        lessons = lesson_lines(form.get("lessons"))
+    except DomainError as exc:
+        form.refuse(exc)
+    if kind == ProgramKind.COURSE.value and not lessons and "lessons" not in form.errors:
+        form.fail("lessons", "console.course.lessons_required")
+    if kind == ProgramKind.COURSE.value and not form.get("days").strip():
+        form.values["days"] = str(max(1, len(lessons)))
     days = form.integer("days", low=1, high=366, required=True)
     window = form.integer("window_days", low=1, high=366)
     mode = form.choice("mode", STREAK_MODES)
@@ -320,6 +339,8 @@ async def new_program(request: Request) -> Response:
         await who.run(
             create_program,
             title=title,
+            kind=kind,
+            lessons=lessons,
             days=days,
             window_days=window,
             mode=mode,
@@ -334,21 +355,6 @@ async def new_program(request: Request) -> Response:
     return redirect(
         who, "/console/programs", flash=translate("console.programs.created", title=title)
     )
-
-
-@router.get("/console/programs/{program_id}")
-@page
-async def program_page(request: Request, program_id: str) -> Response:
-    who = await console_for(request, Capability.MEMBERS)
-    programs = {p["id"]: p for p in await who.run(list_programs)}
-    if program_id not in programs:
-        raise NotFound("program_not_found", id=program_id)
-    ranked = await who.run(ranking, program_id=program_id, limit=100)
-    if who.scoped:
-        ids = [r["member_id"] for r in ranked["items"] if r["member_id"]]
-        seen = await who.run(visible_ids, member_ids=ids, viewer=_viewer(who))
-        ranked["items"] = [r for r in ranked["items"] if r["member_id"] in seen]
-    return render(who, "console/program.html", program=programs[program_id], ranked=ranked)
 
 
 # --- leaderboards ----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The portal's "me" pages: the daily check-in and its streak, points and what they redeem,
-coupons (and claiming one by its code), badges and certificates, communities and groups, and an
-agent's stock with its days of cover."""
+coupons (and claiming one by its code), badges and certificates, communities and groups
+(an agent's stock is in `portal_stock`)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,8 @@ from shequn.errors import DomainError, NotFound
 from shequn.flows.community_rewards import check_in, record_attendance
 from shequn.growth.coupons.service import claim_coupon, member_coupons
 from shequn.growth.points.service import list_redemption_items, member_points, redeem
-from shequn.growth.stock.service import agent_stock
 from shequn.i18n import translate
-from shequn.insights.console_community import (
-    member_certificates,
-    member_groups,
-    stock_history,
-)
+from shequn.insights.console_community import member_certificates, member_groups
 from shequn.insights.console_gatherings import (
     get_event,
     list_events,
@@ -44,6 +39,7 @@ from shequn.insights.console_gatherings import (
     member_programs,
     member_rsvps,
 )
+from shequn.insights.console_programs import member_courses_and_teams
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,8 +52,11 @@ async def _me_page(who: Portal, *, form: Form | None = None, status: int = 200) 
     groups = await who.run(member_groups, member_id=me)
     mine = await who.run(member_programs, member_id=me)
     today = who.state.clock.now().astimezone(ZoneInfo(who.session.time_zone)).date()
-    running = [p for p in await who.run(list_programs) if _running(p, today)]
+    every = await who.run(list_programs)
+    running = [p for p in every if _running(p, today)]
+    started = {p["id"] for p in every if date.fromisoformat(p["starts_on"]) <= today}
     growth = await who.run(member_growth_view, member_id=me)
+    taking = await who.run(member_courses_and_teams, member_id=me)
     return render(
         who,
         "portal/me.html",
@@ -67,15 +66,18 @@ async def _me_page(who: Portal, *, form: Form | None = None, status: int = 200) 
         groups=groups,
         programs=[{**p, "mine": mine.get(p["id"])} for p in running],
         growth=growth,
+        courses=[c for c in taking["courses"] if c["id"] in started],
+        teams=taking["teams"],
     )
 
 
 def _running(program: dict[str, Any], today: date) -> bool:
-    """Whether a program takes check-ins today (a course: from its first day on)."""
+    """Whether a challenge takes check-ins today (a course's lessons are marked done one by
+    one, and a competition is scored by rounds)."""
     first = date.fromisoformat(program["starts_on"])
-    if program["kind"] == "competition" or today < first:
+    if program["kind"] != "challenge" or today < first:
         return False
-    return program["kind"] == "course" or today < first + timedelta(days=program["window_days"])
+    return today < first + timedelta(days=program["window_days"])
 
 
 @router.get("/portal/me")
@@ -105,6 +107,32 @@ async def portal_check_in(request: Request, program_id: str) -> Response:
         return await _me_page(who, form=form, status=exc.status)
     key = "portal.checkin.completed" if done["completed"] else "portal.checkin.done"
     return redirect(who, "/portal/me", flash=translate(key, days=done["streak"]))
+
+
+@router.post("/portal/programs/{program_id}/lessons/{lesson}")
+@page
+async def portal_lesson_done(request: Request, program_id: str, lesson: str) -> Response:
+    """A lesson of a course the member has done (done again: nothing changes)."""
+    who = await portal_for(request)
+    form = await submitted(who)
+    if not lesson.isdigit() or len(lesson) > 3:
+        raise NotFound("lesson_not_found", lesson=lesson[:8])
+    try:
+        done = await who.run(
+            check_in,
+            server_key=who.state.settings.secret_key,
+            program_id=program_id,
+            member_id=who.session.member_id,
+            kind="lesson",
+            day=int(lesson),
+        )
+    except DomainError as exc:
+        if exc.status == 404:
+            raise
+        form.refuse(exc)
+        return await _me_page(who, form=form, status=exc.status)
+    key = "portal.course.completed" if done["completed"] else "portal.course.done"
+    return redirect(who, "/portal/me", flash=translate(key, done=done["covered_days"]))
 
 
 # --- events ----------------------------------------------------------------------------------
@@ -281,15 +309,6 @@ async def portal_badges(request: Request) -> Response:
     badges = await who.run(member_badges, member_id=me)
     certificates = await who.run(member_certificates, member_id=me)
     return render(who, "portal/badges.html", badges=badges, certificates=certificates)
-
-
-@router.get("/portal/stock")
-@page
-async def portal_stock(request: Request) -> Response:
-    who = await portal_for(request)
-    stock = await who.run(agent_stock, member_id=who.session.member_id)
-    history = await who.run(stock_history, member_id=who.session.member_id)
-    return render(who, "portal/stock.html", stock=stock, history=history)
 
 
 AREA = Area(

@@ -112,3 +112,79 @@ def quote_buyback(
         if left == 0:
             break
     return BuybackQuote(units, amount)
+
+
+# --- stock orders awaiting payment -----------------------------------------------------------
+
+MAX_LINES = 50
+MAX_UNITS = 1_000_000
+# How long an agent has to pay a stock order it asked for (a bank transfer takes a day or two);
+# after that its prices and cover are stale and it must be asked for again.
+PAYMENT_WINDOW = timedelta(days=3)
+# What an operator types as an offline payment's reference becomes this provider's txn id.
+OFFLINE_PROVIDER = "offline"
+
+
+class RequestStatus:
+    """The states of a stock order awaiting payment: it is paid once (then it is a stock
+    order), or cancelled by the agent, or it expires unpaid."""
+
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+REQUEST_STATUSES = (
+    RequestStatus.AWAITING_PAYMENT,
+    RequestStatus.PAID,
+    RequestStatus.CANCELLED,
+    RequestStatus.EXPIRED,
+)
+
+
+def check_lines(lines: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The (sku, quantity) lines of a stock order: 1 to MAX_LINES, each SKU once, each
+    quantity from 1 to MAX_UNITS."""
+    if not 1 <= len(lines) <= MAX_LINES:
+        raise InvalidInput("order_lines_invalid", max=MAX_LINES)
+    if len({sku for sku, _ in lines}) != len(lines):
+        raise InvalidInput("order_sku_repeated")
+    for sku, quantity in lines:
+        if not 1 <= quantity <= MAX_UNITS:
+            raise InvalidInput("quantity_invalid", sku=sku, max=MAX_UNITS)
+    return list(lines)
+
+
+def effective_status(status: str, expires_at: datetime, now: datetime) -> str:
+    """A request awaiting payment past its window is expired, whether or not anything has
+    written so yet."""
+    if status == RequestStatus.AWAITING_PAYMENT and now >= expires_at:
+        return RequestStatus.EXPIRED
+    return status
+
+
+def check_awaiting_payment(status: str, expires_at: datetime, now: datetime) -> None:
+    """Refuse to pay or cancel a request that no longer awaits payment, saying why."""
+    shown = effective_status(status, expires_at, now)
+    if shown == RequestStatus.EXPIRED:
+        raise Conflict("stock_request_expired")
+    if shown == RequestStatus.PAID:
+        raise Conflict("stock_request_already_paid")
+    if shown == RequestStatus.CANCELLED:
+        raise Conflict("stock_request_cancelled")
+
+
+def offline_txn_id(reference: str) -> str:
+    """The provider transaction id of an offline payment (a bank transfer's reference), kept
+    apart from any payment provider's own ids."""
+    clean = " ".join(reference.split())
+    if not 1 <= len(clean) <= 100:
+        raise InvalidInput("payment_reference_invalid", field="reference", max=100)
+    return f"{OFFLINE_PROVIDER}:{clean}"
+
+
+def payment_reference(request_id: str) -> str:
+    """What an agent writes on a bank transfer so the brand can match it to the request: the
+    end of the request's id, in capitals (easy to read out and type)."""
+    return request_id.rsplit("_", 1)[-1][-8:].upper()

@@ -22,8 +22,10 @@ from shequn.growth.settings.rules import GrowthSettings
 from shequn.growth.settings.service import load_growth_settings
 from shequn.growth.stock.rules import (
     HISTORY_DAYS,
+    MAX_UNITS,
     StockLot,
     check_cover,
+    check_lines,
     cover_tenths,
     monthly_sales,
     quote_buyback,
@@ -54,8 +56,6 @@ from shequn.locks import Lock, take
 from shequn.members.repo import require_member
 from shequn.tenancy.repo import load_settings
 
-MAX_LINES = 50
-MAX_UNITS = 1_000_000
 BRAND_STOCK = brand_account(Purpose.STOCK)
 
 
@@ -149,7 +149,11 @@ def _agent(tx: Connection, tenant_id: str, member_id: str) -> Row[Any]:
 
 
 def _priced(
-    tx: Connection, tenant_id: str, tier_id: str | None, skus: Sequence[str]
+    tx: Connection,
+    tenant_id: str,
+    tier_id: str | None,
+    skus: Sequence[str],
+    quoted: Mapping[str, int] | None = None,
 ) -> dict[str, Row[Any]]:
     if tier_id is None:
         raise Conflict("stock_requires_tier")
@@ -177,7 +181,7 @@ def _priced(
             raise NotFound("product_not_found", sku=sku)
         if not found[sku].active:
             raise Conflict("product_inactive", sku=sku)
-        if found[sku].wholesale_price_fen is None:
+        if quoted is None and found[sku].wholesale_price_fen is None:
             raise Conflict("stock_no_wholesale_price", sku=sku)
     return found
 
@@ -194,12 +198,222 @@ def _order_view(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def _order_by_txn(tx: Connection, tenant_id: str, txn: str) -> Row[Any] | None:
+def stock_order_by_txn(tx: Connection, tenant_id: str, txn: str) -> Row[Any] | None:
     return tx.execute(
         select(stock_orders).where(
             stock_orders.c.tenant_id == tenant_id, stock_orders.c.provider_txn_id == txn
         )
     ).first()
+
+
+def price_and_check(
+    tx: Connection,
+    *,
+    tenant_id: str,
+    agent: Row[Any],
+    wanted: Sequence[tuple[str, int]],
+    now: datetime,
+    quoted: Mapping[str, int] | None = None,
+    paying_fen: int | None = None,
+) -> dict[str, Any]:
+    """What a stock order of `wanted` costs the agent (at its tier's wholesale prices, or at
+    the `quoted` unit prices a request locked in) and the days of cover each product would
+    then hold; refused over the tenant's cover limit (with the figure) or under its first
+    order minimum; `paying_fen`: the amount paid, refused unless it is what the units cost."""
+    growth = load_growth_settings(tx, tenant_id)
+    priced = _priced(tx, tenant_id, agent.tier_id, [sku for sku, _ in wanted], quoted)
+    unit = {
+        sku: (quoted[sku] if quoted is not None else priced[sku].wholesale_price_fen)
+        for sku, _ in wanted
+    }
+    product_ids = [priced[sku].id for sku, _ in wanted]
+    balances = _balances(tx, tenant_id, agent.id, product_ids)
+    sold = _sold_since(tx, tenant_id, agent.id, product_ids, now - timedelta(days=HISTORY_DAYS))
+    lots = _lots(tx, tenant_id, agent.id, product_ids)
+    expected = sum(unit[sku] * quantity for sku, quantity in wanted)
+    if paying_fen is not None and paying_fen != expected:
+        raise InvalidInput("stock_amount_mismatch", expected_fen=expected, got_fen=paying_fen)
+    first_order = not any(lots.values())
+    if first_order and expected < growth.min_first_stock_order_fen:
+        raise Conflict(
+            "stock_first_order_minimum",
+            minimum_fen=growth.min_first_stock_order_fen,
+            amount_fen=expected,
+        )
+    lines = []
+    for sku, quantity in wanted:
+        product_id = priced[sku].id
+        after = check_cover(
+            sku=sku,
+            units_after=balances[product_id] + quantity,
+            monthly=_monthly(lots[product_id], sold[product_id], now, growth),
+            limit_days=growth.stock_cover_limit_days,
+        )
+        lines.append(
+            {
+                "sku": sku,
+                "product_id": product_id,
+                "name": priced[sku].name,
+                "quantity": quantity,
+                "unit_cost_fen": unit[sku],
+                "amount_fen": unit[sku] * quantity,
+                "units_after": balances[product_id] + quantity,
+                "cover_days_after": shown_days(after),
+            }
+        )
+    return {
+        "member_id": agent.id,
+        "tier_id": agent.tier_id,
+        "lines": lines,
+        "amount_fen": expected,
+        "first_order": first_order,
+        "min_first_stock_order_fen": growth.min_first_stock_order_fen,
+        "cover_limit_days": growth.stock_cover_limit_days,
+    }
+
+
+def quote_stock_order(
+    ctx: Ctx, *, member_id: str, lines: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """What a stock order would cost the agent now and the days of cover it would leave, or
+    the refusal it would meet; changes nothing."""
+    wanted = check_lines([(line["sku"], line["quantity"]) for line in lines])
+    with ctx.db.read() as tx:
+        agent = require_member(tx, ctx.tenant_id, member_id)
+        if agent.anonymised_at is not None:
+            raise Conflict("member_anonymised", id=member_id)
+        return price_and_check(
+            tx, tenant_id=ctx.tenant_id, agent=agent, wanted=wanted, now=ctx.clock.now()
+        )
+
+
+def clean_txn_id(provider_txn_id: str) -> str:
+    txn = (provider_txn_id or "").strip()
+    if not txn or len(txn) > 120:
+        raise InvalidInput("provider_txn_id_invalid")
+    return txn
+
+
+def place_stock_order_in(
+    tx: Connection,
+    *,
+    tenant_id: str,
+    actor: str,
+    now: datetime,
+    member_id: str,
+    lines: Sequence[Mapping[str, Any]],
+    provider_txn_id: str,
+    amount_fen: int,
+    quoted: Mapping[str, int] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """A paid stock order in the caller's transaction (see `place_stock_order`); `quoted`:
+    the unit prices a stock order request locked in, instead of today's."""
+    txn = clean_txn_id(provider_txn_id)
+    wanted = check_lines([(line["sku"], line["quantity"]) for line in lines])
+    earlier = stock_order_by_txn(tx, tenant_id, txn)
+    if earlier is not None:
+        if earlier.member_id != member_id or earlier.amount_fen != amount_fen:
+            raise Conflict("payment_txn_reused", provider_txn_id=txn)
+        return _order_view(earlier), True
+    settings = load_settings(tx, tenant_id)
+    agent = _agent(tx, tenant_id, member_id)
+    checked = price_and_check(
+        tx,
+        tenant_id=tenant_id,
+        agent=agent,
+        wanted=wanted,
+        now=now,
+        quoted=quoted,
+        paying_fen=amount_fen,
+    )
+    expected = checked["amount_fen"]
+    order_id = new_id("sto")
+    order_lines = [
+        {
+            "sku": line["sku"],
+            "product_id": line["product_id"],
+            "quantity": line["quantity"],
+            "unit_cost_fen": line["unit_cost_fen"],
+        }
+        for line in checked["lines"]
+    ]
+    product_ids = [line["product_id"] for line in order_lines]
+    tx.execute(
+        insert(stock_orders).values(
+            tenant_id=tenant_id,
+            id=order_id,
+            member_id=member_id,
+            tier_id=agent.tier_id,
+            lines=order_lines,
+            amount_fen=expected,
+            provider_txn_id=txn,
+            created_at=now,
+        )
+    )
+    take(tx, Lock.STOCK)
+    tx.execute(
+        insert(stock_lots),
+        [
+            {
+                "tenant_id": tenant_id,
+                "id": new_id("stl"),
+                "member_id": member_id,
+                "product_id": line["product_id"],
+                "stock_order_id": order_id,
+                "quantity": line["quantity"],
+                "unit_cost_fen": line["unit_cost_fen"],
+                "purchased_at": now,
+            }
+            for line in order_lines
+        ],
+    )
+    open_stock_accounts(tx, tenant_id=tenant_id, member_id=member_id, product_ids=product_ids)
+    entries = [
+        JournalEntry(
+            "stock_purchased",
+            "stock_order",
+            order_id,
+            [
+                Posting(
+                    stock_account(member_id, line["product_id"]),
+                    line["quantity"],
+                    stock_currency(line["product_id"]),
+                ),
+                Posting(BRAND_STOCK, -line["quantity"], stock_currency(line["product_id"])),
+            ],
+        )
+        for line in order_lines
+    ]
+    if expected > 0:
+        entries.append(
+            JournalEntry(
+                "stock_paid",
+                "stock_order",
+                order_id,
+                [
+                    Posting(system_account(Purpose.PAYMENT_CLEARING), -expected, settings.currency),
+                    Posting(brand_account(Purpose.SALES), expected, settings.currency),
+                ],
+            )
+        )
+    post_entries(tx, tenant_id=tenant_id, at=now, entries=entries)
+    record_event(
+        tx,
+        tenant_id=tenant_id,
+        actor=actor,
+        at=now,
+        type="StockOrdered",
+        subject_type="member",
+        subject_id=member_id,
+        payload={
+            "stock_order_id": order_id,
+            "amount_fen": expected,
+            "units": sum(q for _, q in wanted),
+        },
+    )
+    row = stock_order_by_txn(tx, tenant_id, txn)
+    assert row is not None
+    return _order_view(row), False
 
 
 def place_stock_order(
@@ -214,151 +428,23 @@ def place_stock_order(
     then hold more days of cover than the tenant allows (the figure in the message), or if the
     amount is not what the units cost. Idempotent on the provider's transaction id. Returns
     (stock order, replayed)."""
-    txn = (provider_txn_id or "").strip()
-    if not txn or len(txn) > 120:
-        raise InvalidInput("provider_txn_id_invalid")
-    if not 1 <= len(lines) <= MAX_LINES:
-        raise InvalidInput("order_lines_invalid", max=MAX_LINES)
-    wanted = [(line["sku"], line["quantity"]) for line in lines]
-    if len({sku for sku, _ in wanted}) != len(wanted):
-        raise InvalidInput("order_sku_repeated")
-    for sku, quantity in wanted:
-        if not 1 <= quantity <= MAX_UNITS:
-            raise InvalidInput("quantity_invalid", sku=sku, max=MAX_UNITS)
-    now = ctx.clock.now()
-    order_id = new_id("sto")
+    txn = clean_txn_id(provider_txn_id)
     try:
         with ctx.db.transaction() as tx:
-            earlier = _order_by_txn(tx, ctx.tenant_id, txn)
-            if earlier is not None:
-                if earlier.member_id != member_id or earlier.amount_fen != amount_fen:
-                    raise Conflict("payment_txn_reused", provider_txn_id=txn)
-                return _order_view(earlier), True
-            settings = load_settings(tx, ctx.tenant_id)
-            growth = load_growth_settings(tx, ctx.tenant_id)
-            agent = _agent(tx, ctx.tenant_id, member_id)
-            priced = _priced(tx, ctx.tenant_id, agent.tier_id, [sku for sku, _ in wanted])
-            product_ids = [priced[sku].id for sku, _ in wanted]
-            balances = _balances(tx, ctx.tenant_id, member_id, product_ids)
-            sold = _sold_since(
-                tx, ctx.tenant_id, member_id, product_ids, now - timedelta(days=HISTORY_DAYS)
-            )
-            lots = _lots(tx, ctx.tenant_id, member_id, product_ids)
-            expected = sum(priced[sku].wholesale_price_fen * quantity for sku, quantity in wanted)
-            if amount_fen != expected:
-                raise InvalidInput(
-                    "stock_amount_mismatch", expected_fen=expected, got_fen=amount_fen
-                )
-            first_order = not any(lots.values())
-            if first_order and expected < growth.min_first_stock_order_fen:
-                raise Conflict(
-                    "stock_first_order_minimum",
-                    minimum_fen=growth.min_first_stock_order_fen,
-                    amount_fen=expected,
-                )
-            for sku, quantity in wanted:
-                product_id = priced[sku].id
-                check_cover(
-                    sku=sku,
-                    units_after=balances[product_id] + quantity,
-                    monthly=_monthly(lots[product_id], sold[product_id], now, growth),
-                    limit_days=growth.stock_cover_limit_days,
-                )
-            order_lines = [
-                {
-                    "sku": sku,
-                    "product_id": priced[sku].id,
-                    "quantity": quantity,
-                    "unit_cost_fen": priced[sku].wholesale_price_fen,
-                }
-                for sku, quantity in wanted
-            ]
-            tx.execute(
-                insert(stock_orders).values(
-                    tenant_id=ctx.tenant_id,
-                    id=order_id,
-                    member_id=member_id,
-                    tier_id=agent.tier_id,
-                    lines=order_lines,
-                    amount_fen=expected,
-                    provider_txn_id=txn,
-                    created_at=now,
-                )
-            )
-            take(tx, Lock.STOCK)
-            tx.execute(
-                insert(stock_lots),
-                [
-                    {
-                        "tenant_id": ctx.tenant_id,
-                        "id": new_id("stl"),
-                        "member_id": member_id,
-                        "product_id": line["product_id"],
-                        "stock_order_id": order_id,
-                        "quantity": line["quantity"],
-                        "unit_cost_fen": line["unit_cost_fen"],
-                        "purchased_at": now,
-                    }
-                    for line in order_lines
-                ],
-            )
-            open_stock_accounts(
-                tx, tenant_id=ctx.tenant_id, member_id=member_id, product_ids=product_ids
-            )
-            entries = [
-                JournalEntry(
-                    "stock_purchased",
-                    "stock_order",
-                    order_id,
-                    [
-                        Posting(
-                            stock_account(member_id, line["product_id"]),
-                            line["quantity"],
-                            stock_currency(line["product_id"]),
-                        ),
-                        Posting(BRAND_STOCK, -line["quantity"], stock_currency(line["product_id"])),
-                    ],
-                )
-                for line in order_lines
-            ]
-            if expected > 0:
-                entries.append(
-                    JournalEntry(
-                        "stock_paid",
-                        "stock_order",
-                        order_id,
-                        [
-                            Posting(
-                                system_account(Purpose.PAYMENT_CLEARING),
-                                -expected,
-                                settings.currency,
-                            ),
-                            Posting(brand_account(Purpose.SALES), expected, settings.currency),
-                        ],
-                    )
-                )
-            post_entries(tx, tenant_id=ctx.tenant_id, at=now, entries=entries)
-            record_event(
+            return place_stock_order_in(
                 tx,
                 tenant_id=ctx.tenant_id,
                 actor=ctx.actor,
-                at=now,
-                type="StockOrdered",
-                subject_type="member",
-                subject_id=member_id,
-                payload={
-                    "stock_order_id": order_id,
-                    "amount_fen": expected,
-                    "units": sum(q for _, q in wanted),
-                },
+                now=ctx.clock.now(),
+                member_id=member_id,
+                lines=lines,
+                provider_txn_id=txn,
+                amount_fen=amount_fen,
             )
-            row = _order_by_txn(tx, ctx.tenant_id, txn)
-            assert row is not None
-            return _order_view(row), False
     except IntegrityError:
         pass
     with ctx.db.read() as tx:
-        earlier = _order_by_txn(tx, ctx.tenant_id, txn)
+        earlier = stock_order_by_txn(tx, ctx.tenant_id, txn)
     if earlier is None or earlier.member_id != member_id or earlier.amount_fen != amount_fen:
         raise Conflict("payment_txn_reused", provider_txn_id=txn)
     return _order_view(earlier), True
